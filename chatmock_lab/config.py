@@ -1,0 +1,101 @@
+"""Settings: built-in defaults, then `CHATMOCK_*` environment variables, then flags.
+
+Each setting is declared once in `_FIELDS` with its environment variable and how to
+parse it, so the CLI, the README and the environment can never disagree on names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting with a value that cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    provider: str = "mock"
+    verbose: bool = False
+    max_body_bytes: int = 20 * 1024 * 1024
+    mock_chunk_chars: int = 8
+    mock_delay_ms: float = 0.0
+    scenario: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = {}
+        for name, (variable, parse) in _FIELDS.items():
+            raw = env.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{variable}={raw!r}: {exc}") from None
+        return cls(**values).validated()
+
+    def replace(self, **overrides: Any) -> Settings:
+        """These settings with every override that is not None applied (flags win)."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes).validated()
+
+    def validated(self) -> Settings:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: must be between 0 and 65535, got {self.port}")
+        if self.max_body_bytes < 1024:
+            raise ConfigError(f"max_body_bytes: must be at least 1024, got {self.max_body_bytes}")
+        if self.mock_chunk_chars < 1:
+            raise ConfigError(f"mock_chunk_chars: must be at least 1, got {self.mock_chunk_chars}")
+        if self.mock_delay_ms < 0:
+            raise ConfigError(f"mock_delay_ms: must not be negative, got {self.mock_delay_ms}")
+        return self
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def _parse_float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("expected a number") from None
+
+
+_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "host": ("CHATMOCK_HOST", str),
+    "port": ("CHATMOCK_PORT", _parse_int),
+    "provider": ("CHATMOCK_PROVIDER", str),
+    "verbose": ("CHATMOCK_VERBOSE", _parse_bool),
+    "max_body_bytes": ("CHATMOCK_MAX_BODY_BYTES", _parse_int),
+    "mock_chunk_chars": ("CHATMOCK_MOCK_CHUNK_CHARS", _parse_int),
+    "mock_delay_ms": ("CHATMOCK_MOCK_DELAY_MS", _parse_float),
+    "scenario": ("CHATMOCK_SCENARIO", Path),
+}
+
+
+def environment_variables() -> dict[str, str]:
+    """Setting name to its environment variable, for help texts."""
+    return {name: variable for name, (variable, _) in _FIELDS.items()}

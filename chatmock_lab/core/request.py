@@ -1,0 +1,178 @@
+"""The canonical request: what every inbound dialect parses into and every provider reads.
+
+Each dialect carries a superset of what the others can express somewhere, so these
+types hold the union: system prompts as text blocks, multimodal parts, tool calls
+with ids, tool results with an error flag, reasoning text with its signature,
+sampling parameters, stop sequences, response format and reasoning effort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+    # Anthropic prompt-caching hints; kept so a provider that understands them can pass them on.
+    cache_control: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ImagePart:
+    """An image given by URL or by base64 data with its media type."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, detail: str | None = None) -> ImagePart:
+        """Split a `data:` URL into media type and base64 data; keep any other URL as is."""
+        if url.startswith("data:") and ";base64," in url:
+            header, _, data = url.partition(";base64,")
+            return cls(data=data, media_type=header[5:] or None, detail=detail)
+        return cls(url=url, detail=detail)
+
+    def as_url(self) -> str:
+        if self.url is not None:
+            return self.url
+        return f"data:{self.media_type or 'application/octet-stream'};base64,{self.data or ''}"
+
+
+@dataclass(slots=True)
+class DocumentPart:
+    """A document (PDF, plain text, ...) by base64 data, URL or inline text."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    text: str | None = None
+    title: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCallPart:
+    """A call the assistant made. `arguments` is the parsed JSON value, or the raw text
+    when the model produced something that is not valid JSON (kept, never dropped)."""
+
+    id: str
+    name: str
+    arguments: Any = field(default_factory=dict)
+    # Gemini attaches thought signatures to function calls; they must be replayed.
+    signature: str | None = None
+
+
+@dataclass(slots=True)
+class ToolResultPart:
+    tool_call_id: str
+    content: list[TextPart | ImagePart] = field(default_factory=list)
+    is_error: bool = False
+    # Gemini pairs results by function name, so a result may need to know it.
+    name: str | None = None
+
+    def text(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+@dataclass(slots=True)
+class ReasoningPart:
+    """Reasoning (Anthropic thinking, Gemini thought, Responses reasoning summary).
+
+    `signature` is the opaque token the vendor needs to accept the block back;
+    `redacted` holds Anthropic's encrypted `redacted_thinking` data."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+
+
+Part = TextPart | ImagePart | DocumentPart | ToolCallPart | ToolResultPart | ReasoningPart
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[Part] = field(default_factory=list)
+    name: str | None = None
+
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+
+@dataclass(slots=True)
+class ToolDefinition:
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    """`auto` lets the model decide, `none` forbids calls, `required` forces one.
+
+    `allowed` narrows `required` (or `auto`) to these function names: OpenAI's named
+    function, Anthropic's `{"type": "tool"}` and Gemini's `allowedFunctionNames` all
+    land here."""
+
+    mode: Literal["auto", "none", "required"] = "auto"
+    allowed: list[str] | None = None
+
+
+@dataclass(slots=True)
+class ResponseFormat:
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class ReasoningConfig:
+    """Reasoning asked for: an effort level (OpenAI), a token budget (Anthropic, Gemini),
+    or both. `include` says whether the client wants the reasoning text back."""
+
+    effort: str | None = None
+    budget_tokens: int | None = None
+    include: bool = True
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    messages: list[Message] = field(default_factory=list)
+    system: list[TextPart] = field(default_factory=list)
+    tools: list[ToolDefinition] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: ResponseFormat | None = None
+    reasoning: ReasoningConfig | None = None
+    # End-user id and free-form metadata; providers may forward them, the mock ignores them.
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    def last_user_message(self) -> Message | None:
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message
+        return None
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    model: str
+    inputs: list[str]
+    dimensions: int | None = None

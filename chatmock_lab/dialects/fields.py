@@ -1,0 +1,164 @@
+"""Reading fields out of a decoded JSON body, with errors that name the field.
+
+Every dialect validates the same way: a missing or mistyped field raises
+`InvalidRequest` whose `param` is the field's path (`messages[2].content`), so each
+dialect can render it in its own error shape.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from chatmock_lab.core.errors import InvalidRequest
+
+T = TypeVar("T")
+
+_MISSING = object()
+
+_TYPE_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def decode_json_body(data: bytes) -> Any:
+    if not data.strip():
+        raise InvalidRequest("the request body is empty; expected a JSON object")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _matches(value: Any, kind: type) -> bool:
+    # JSON has no int/bool distinction problem, but Python does: True is an int.
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def expect(value: Any, kind: type[T], path: str) -> T:
+    if not _matches(value, kind):
+        raise InvalidRequest(
+            f"{path}: expected {_TYPE_NAMES[kind]}, got {describe(value)}", param=path
+        )
+    return value  # type: ignore[return-value]
+
+
+def expect_object(value: Any, path: str = "") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        where = path or "the request body"
+        raise InvalidRequest(
+            f"{where}: expected an object, got {describe(value)}", param=path or None
+        )
+    return value
+
+
+def required(obj: dict[str, Any], key: str, kind: type[T], path: str = "") -> T:
+    field_path = join(path, key)
+    if key not in obj or obj[key] is None:
+        raise InvalidRequest(f"{field_path}: this field is required", param=field_path)
+    return expect(obj[key], kind, field_path)
+
+
+def optional(obj: dict[str, Any], key: str, kind: type[T], path: str = "") -> T | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    return expect(value, kind, join(path, key))
+
+
+def optional_number(
+    obj: dict[str, Any],
+    key: str,
+    path: str = "",
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float | None:
+    value = optional(obj, key, float, path)
+    if value is None:
+        return None
+    _check_range(value, join(path, key), minimum, maximum)
+    return float(value)
+
+
+def optional_int(
+    obj: dict[str, Any],
+    key: str,
+    path: str = "",
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
+    value = optional(obj, key, int, path)
+    if value is None:
+        return None
+    _check_range(value, join(path, key), minimum, maximum)
+    return value
+
+
+def _check_range(value: float, path: str, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise InvalidRequest(f"{path}: must be at least {minimum}, got {value}", param=path)
+    if maximum is not None and value > maximum:
+        raise InvalidRequest(f"{path}: must be at most {maximum}, got {value}", param=path)
+
+
+def one_of(value: Any, allowed: tuple[str, ...], path: str) -> str:
+    if value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise InvalidRequest(f"{path}: expected one of {options}, got {value!r}", param=path)
+    return value
+
+
+def string_list(value: Any, path: str, *, max_items: int | None = None) -> list[str]:
+    """A string or a list of strings (stop sequences and the like), as a list."""
+    if isinstance(value, str):
+        return [value]
+    items = expect(value, list, path)
+    for i, item in enumerate(items):
+        expect(item, str, join(path, i))
+    if max_items is not None and len(items) > max_items:
+        raise InvalidRequest(f"{path}: at most {max_items} items allowed", param=path)
+    return list(items)
+
+
+def json_schema_object(value: Any, path: str) -> dict[str, Any]:
+    """A tool's JSON Schema: an object whose `type`, if given, is `object`."""
+    schema = expect(value, dict, path)
+    schema_type = schema.get("type")
+    if schema_type is not None and str(schema_type).lower() != "object":
+        raise InvalidRequest(
+            f"{path}: a tool's parameter schema must have type 'object', got {schema_type!r}",
+            param=path,
+        )
+    properties = schema.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        raise InvalidRequest(f"{join(path, 'properties')}: expected an object", param=path)
+    return schema

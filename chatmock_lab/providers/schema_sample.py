@@ -1,0 +1,630 @@
+"""Deterministic sample values for JSON Schemas.
+
+The mock provider has to answer tool calls (and JSON-mode requests) for whatever schema a
+client sends, so it needs *some* valid value without an LLM. ``sample_from_schema`` walks the
+schema and builds the smallest informative value that validates, always the same one for the
+same input so that recorded conversations and tests stay stable.
+
+Accepted dialects: JSON Schema draft 4 to 2020-12 and the OpenAPI subset used by Gemini
+(uppercase type names, ``nullable``, integer limits serialised as strings).
+
+Known limitations (best effort, the value may then fail validation):
+
+* ``pattern`` is not solved: a handful of plausible candidates are tried with Python's ``re``
+  and the first match wins, otherwise the regular free-text value is returned.
+* ``not``, ``if``/``then``/``else``, ``contains``, ``patternProperties``,
+  ``propertyNames`` and ``dependentSchemas`` are ignored; ``$ref`` only resolves local JSON
+  pointers (``#``, ``#/$defs/...``, ``#/definitions/...``), not ``$id``/anchors or remote URIs.
+* ``allOf`` is merged shallowly, so conflicting subschemas are not reconciled.
+* ``oneOf`` picks the first non-null branch without checking the others do not match too.
+* ``uniqueItems`` is only enforced for string and number items.
+* A ``format`` value is padded/truncated when ``minLength``/``maxLength`` demand it, which can
+  break the format.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import unquote
+
+__all__ = ["sample_from_schema"]
+
+# A ``$ref`` that is already on the path and this deep switches to minimal values.
+_MAX_REF_DEPTH = 8
+# Absolute cap: stops pathological schemas (pure self references, required cycles).
+_HARD_REF_LIMIT = 64
+
+_FORMAT_VALUES: Mapping[str, str] = MappingProxyType(
+    {
+        "date-time": "2025-01-01T00:00:00Z",
+        "date": "2025-01-01",
+        "time": "00:00:00Z",
+        "duration": "P1D",
+        "email": "user@example.com",
+        "idn-email": "user@example.com",
+        "uri": "https://example.com",
+        "url": "https://example.com",
+        "iri": "https://example.com",
+        "uri-reference": "https://example.com",
+        "iri-reference": "https://example.com",
+        "uri-template": "https://example.com/{id}",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+        "ipv4": "192.0.2.1",
+        "ipv6": "2001:db8::1",
+        "hostname": "example.com",
+        "idn-hostname": "example.com",
+        "json-pointer": "/example",
+        "relative-json-pointer": "0",
+        "regex": "^.*$",
+        "byte": "ZXhhbXBsZQ==",
+    }
+)
+
+_PATTERN_SEEDS: tuple[str, ...] = (
+    "example",
+    "abc",
+    "ABC",
+    "123",
+    "a1",
+    "A1",
+    "x",
+    "0",
+    "en-US",
+    "USD",
+    "#000000",
+    "+15555550100",
+    "00:00",
+)
+
+_REGEX_META = frozenset("\\.[]{}()*+?^$|")
+
+_OBJECT_HINTS = ("properties", "required", "additionalProperties", "minProperties")
+_ARRAY_HINTS = ("items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems")
+_STRING_HINTS = ("minLength", "maxLength", "pattern")
+_NUMBER_HINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_NUMERIC_FORMATS = frozenset({"int32", "int64", "float", "double"})
+_COMPOSITION_KEYS = frozenset({"$ref", "allOf", "anyOf", "oneOf"})
+
+# When allOf/$ref merging meets the same bound twice, the tighter one must win.
+_LOWER_BOUNDS = frozenset({"minimum", "minLength", "minItems", "minProperties"})
+_UPPER_BOUNDS = frozenset({"maximum", "maxLength", "maxItems", "maxProperties"})
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    root: Mapping[str, Any]
+    seed: str
+    refs: tuple[str, ...] = ()
+    minimal: bool = False
+
+    def enter(self, ref: str) -> _Ctx:
+        recursive = ref in self.refs and len(self.refs) >= _MAX_REF_DEPTH
+        return _Ctx(self.root, self.seed, (*self.refs, ref), self.minimal or recursive)
+
+    @property
+    def exhausted(self) -> bool:
+        return len(self.refs) > _HARD_REF_LIMIT
+
+
+def sample_from_schema(schema: dict[str, Any] | bool | None, *, seed_text: str = "") -> Any:
+    """Return a JSON-compatible value that validates against ``schema``.
+
+    ``seed_text`` (whitespace-collapsed) replaces the ``"example <name>"`` text of free-form
+    strings, letting the caller echo e.g. the user prompt; strings fixed by ``enum``,
+    ``const`` or ``format`` are unaffected.  A ``False`` schema accepts nothing and yields
+    ``None``.
+    """
+    root: Mapping[str, Any] = schema if isinstance(schema, dict) else {}
+    ctx = _Ctx(root=root, seed=" ".join(seed_text.split()))
+    return _sample(schema, ctx, None)
+
+
+def _sample(schema: Any, ctx: _Ctx, name: str | None) -> Any:
+    if schema is False:
+        return None
+    if not isinstance(schema, dict):
+        # True, None and malformed schemas all accept anything.
+        return _free_text(ctx, name)
+    flat, ctx = _flatten(schema, ctx)
+    if flat is None:
+        return None
+
+    if (ctx.minimal or ctx.exhausted) and _allows_null(flat, ctx):
+        return None
+    if "const" in flat:
+        return copy.deepcopy(flat["const"])
+    enum = flat.get("enum")
+    if isinstance(enum, list) and enum:
+        return copy.deepcopy(enum[0])
+    for key in ("anyOf", "oneOf"):
+        alternatives = flat.get(key)
+        if isinstance(alternatives, list) and alternatives:
+            choice = _first_non_null(alternatives, ctx)
+            if choice is None:
+                return None
+            rest = {k: v for k, v in flat.items() if k != key}
+            return _sample(_merge(rest, choice), ctx, name)
+
+    kind = _schema_type(flat)
+    if kind == "null":
+        return None
+    if kind == "object":
+        return {} if ctx.exhausted else _sample_object(flat, ctx)
+    if kind == "array":
+        return [] if ctx.exhausted else _sample_array(flat, ctx, name)
+    if kind == "integer":
+        return _sample_integer(flat)
+    if kind == "number":
+        return _sample_number(flat)
+    if kind == "boolean":
+        return True
+    return _sample_string(flat, ctx, name)
+
+
+def _flatten(schema: dict[str, Any], ctx: _Ctx) -> tuple[dict[str, Any] | None, _Ctx]:
+    """Inline ``$ref`` and ``allOf``; ``None`` means the schema can never be satisfied."""
+    while isinstance(schema.get("$ref"), str):
+        ref: str = schema["$ref"]
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        target = _lookup(ctx.root, ref)
+        if target is False:
+            return None, ctx
+        target = target if isinstance(target, dict) else {}
+        if ctx.exhausted:
+            # Stop following references (and compositions that could lead back to one) but keep
+            # the target's own keywords so the value still has the right shape.
+            target = {k: v for k, v in target.items() if k not in _COMPOSITION_KEYS}
+        else:
+            ctx = ctx.enter(ref)
+        schema = _merge(siblings, target)
+
+    all_of = schema.get("allOf")
+    if not isinstance(all_of, list):
+        return schema, ctx
+    merged = {k: v for k, v in schema.items() if k != "allOf"}
+    deepest = ctx
+    for sub in all_of:
+        if sub is False:
+            return None, ctx
+        if not isinstance(sub, dict):
+            continue
+        flat, sub_ctx = _flatten(sub, ctx)
+        if flat is None:
+            return None, ctx
+        merged = _merge(merged, flat)
+        if len(sub_ctx.refs) > len(deepest.refs) or sub_ctx.minimal:
+            deepest = _Ctx(ctx.root, ctx.seed, sub_ctx.refs, deepest.minimal or sub_ctx.minimal)
+    return merged, deepest
+
+
+def _lookup(root: Mapping[str, Any], ref: str) -> Any:
+    """Resolve a local JSON pointer; ``None`` when it cannot be followed."""
+    if not ref.startswith("#"):
+        return None
+    fragment = unquote(ref[1:])
+    if fragment == "":
+        return root
+    if not fragment.startswith("/"):
+        return None
+    node: Any = root
+    for raw in fragment[1:].split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node
+
+
+def _merge(primary: Mapping[str, Any], secondary: Mapping[str, Any]) -> dict[str, Any]:
+    """Shallow merge where ``primary`` wins, except for keywords that combine naturally."""
+    merged = dict(secondary)
+    for key, value in primary.items():
+        other = merged.get(key)
+        if key not in merged:
+            merged[key] = value
+        elif key == "properties" and isinstance(value, dict) and isinstance(other, dict):
+            merged[key] = {**other, **value}
+        elif key == "required" and isinstance(value, list) and isinstance(other, list):
+            merged[key] = list(dict.fromkeys([*value, *other]))
+        elif key == "type":
+            merged[key] = _merge_types(value, other)
+        elif key == "enum" and isinstance(value, list) and isinstance(other, list):
+            common = [item for item in value if item in other]
+            merged[key] = common or value
+        elif key in _LOWER_BOUNDS and _is_real(value) and _is_real(other):
+            merged[key] = max(value, other)
+        elif key in _UPPER_BOUNDS and _is_real(value) and _is_real(other):
+            merged[key] = min(value, other)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_types(primary: Any, secondary: Any) -> Any:
+    first, second = _type_names(primary), _type_names(secondary)
+    common = [name for name in first if name in second]
+    if not common:
+        return primary
+    return common[0] if len(common) == 1 else common
+
+
+def _type_names(value: Any) -> list[str]:
+    names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    lowered = (name.lower() for name in names if isinstance(name, str))
+    return [name for name in lowered if name != "type_unspecified"]
+
+
+def _schema_type(schema: Mapping[str, Any]) -> str | None:
+    names = _type_names(schema.get("type"))
+    concrete = [name for name in names if name != "null"]
+    if concrete:
+        return concrete[0]
+    if names:
+        return "null"
+    if any(key in schema for key in _OBJECT_HINTS):
+        return "object"
+    if any(key in schema for key in _ARRAY_HINTS):
+        return "array"
+    if any(key in schema for key in _STRING_HINTS):
+        return "string"
+    if any(key in schema for key in _NUMBER_HINTS):
+        return "number"
+    fmt = schema.get("format")
+    if isinstance(fmt, str) and fmt.lower() in _NUMERIC_FORMATS:
+        return "number"
+    return None
+
+
+def _is_null_schema(schema: Any, ctx: _Ctx) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    flat, _ = _flatten(schema, ctx)
+    if flat is None:
+        return False
+    if "const" in flat:
+        return flat["const"] is None
+    enum = flat.get("enum")
+    if isinstance(enum, list) and enum:
+        return all(item is None for item in enum)
+    names = _type_names(flat.get("type"))
+    return bool(names) and all(name == "null" for name in names)
+
+
+def _allows_null(schema: Mapping[str, Any], ctx: _Ctx) -> bool:
+    if schema.get("nullable") is True or "null" in _type_names(schema.get("type")):
+        return True
+    if "const" in schema:
+        return schema["const"] is None
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return None in enum
+    return any(
+        isinstance(alternatives, list) and any(_is_null_schema(alt, ctx) for alt in alternatives)
+        for alternatives in (schema.get("anyOf"), schema.get("oneOf"))
+    )
+
+
+def _first_non_null(alternatives: list[Any], ctx: _Ctx) -> dict[str, Any] | None:
+    for alt in alternatives:
+        if alt is True:
+            return {}
+        if isinstance(alt, dict) and not _is_null_schema(alt, ctx):
+            return alt
+    return None
+
+
+def _sample_object(schema: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
+    raw_props = schema.get("properties")
+    props: Mapping[str, Any] = raw_props if isinstance(raw_props, dict) else {}
+    raw_required = schema.get("required")
+    required: list[str] = []
+    if isinstance(raw_required, list):
+        required = [key for key in raw_required if isinstance(key, str)]
+
+    if required or ctx.minimal:
+        wanted = list(dict.fromkeys(required))
+    else:
+        # Without required properties an empty object would be valid but useless to a client.
+        wanted = [key for key, sub in props.items() if sub is not False]
+    wanted = _add_dependencies(schema, wanted)
+    # Declared order reads more naturally than the order of the required list.
+    ordered = [key for key in props if key in wanted]
+    ordered += [key for key in wanted if key not in props]
+
+    result: dict[str, Any] = {}
+    for key in ordered:
+        sub = props.get(key, {})
+        result[key] = _sample(sub, ctx, key)
+
+    min_props = _as_int(schema.get("minProperties")) or 0
+    for key, sub in props.items():
+        if len(result) >= min_props:
+            break
+        if key not in result and sub is not False:
+            result[key] = _sample(sub, ctx, key)
+    extra = schema.get("additionalProperties")
+    index = 1
+    while len(result) < min_props and extra is not False:
+        key = f"property{index}"
+        index += 1
+        if key not in result:
+            result[key] = _sample(extra if isinstance(extra, dict) else {}, ctx, key)
+    return result
+
+
+def _add_dependencies(schema: Mapping[str, Any], wanted: list[str]) -> list[str]:
+    deps: dict[str, list[str]] = {}
+    for key in ("dependencies", "dependentRequired"):
+        value = schema.get(key)
+        if isinstance(value, dict):
+            for prop, needed in value.items():
+                if isinstance(needed, list):
+                    deps.setdefault(prop, []).extend(n for n in needed if isinstance(n, str))
+    result = list(wanted)
+    for prop in result:  # the list grows while iterating, which resolves transitive needs
+        for needed in deps.get(prop, ()):
+            if needed not in result:
+                result.append(needed)
+    return result
+
+
+def _sample_array(schema: Mapping[str, Any], ctx: _Ctx, name: str | None) -> list[Any]:
+    prefix = schema.get("prefixItems")
+    items = schema.get("items")
+    if isinstance(prefix, list):
+        tuple_schemas, rest = prefix, items
+    elif isinstance(items, list):
+        tuple_schemas, rest = items, schema.get("additionalItems")
+    else:
+        tuple_schemas, rest = [], items
+
+    min_items = _as_int(schema.get("minItems")) or 0
+    max_items = _as_int(schema.get("maxItems"))
+    count = min_items if ctx.minimal else max(min_items, len(tuple_schemas), 1)
+    if max_items is not None:
+        count = min(count, max_items)
+    if rest is False:
+        count = min(count, len(tuple_schemas))
+
+    values = [
+        _sample(tuple_schemas[i] if i < len(tuple_schemas) else rest, ctx, name)
+        for i in range(count)
+    ]
+    if schema.get("uniqueItems") is True:
+        values = _make_unique(values)
+    return values
+
+
+def _make_unique(values: list[Any]) -> list[Any]:
+    seen: set[str] = set()
+    result: list[Any] = []
+    for index, value in enumerate(values):
+        candidate = value
+        if _fingerprint(candidate) in seen:
+            if isinstance(value, str):
+                candidate = f"{value} {index + 1}"
+            elif _is_real(value):
+                candidate = value + index
+        seen.add(_fingerprint(candidate))
+        result.append(candidate)
+    return result
+
+
+def _fingerprint(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _free_text(ctx: _Ctx, name: str | None) -> str:
+    if ctx.seed:
+        return ctx.seed
+    return f"example {name}" if name else "example"
+
+
+def _sample_string(schema: Mapping[str, Any], ctx: _Ctx, name: str | None) -> str:
+    min_len = _as_int(schema.get("minLength")) or 0
+    max_len = _as_int(schema.get("maxLength"))
+    fmt = schema.get("format")
+    value = _FORMAT_VALUES.get(fmt.lower(), "") if isinstance(fmt, str) else ""
+    value = value or _free_text(ctx, name)
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        value = _fit_pattern(pattern, value, min_len, max_len)
+    return _fit_length(value, min_len, max_len)
+
+
+def _fit_length(value: str, min_len: int, max_len: int | None) -> str:
+    if len(value) < min_len:
+        value += "x" * (min_len - len(value))
+    if max_len is not None and len(value) > max_len:
+        value = value[:max_len]
+        if len(value.rstrip()) >= min_len:
+            value = value.rstrip()
+    return value
+
+
+def _fit_pattern(pattern: str, value: str, min_len: int, max_len: int | None) -> str:
+    # ECMA named groups are the most common syntax Python's re rejects.
+    python_pattern = re.sub(r"\(\?<(?![=!])", "(?P<", pattern)
+    try:
+        compiled = re.compile(python_pattern)
+    except re.error:
+        return value
+    for candidate in _pattern_candidates(pattern, value, min_len, max_len):
+        fits = len(candidate) >= min_len and (max_len is None or len(candidate) <= max_len)
+        if fits and compiled.search(candidate):
+            return candidate
+    return value
+
+
+def _pattern_candidates(
+    pattern: str, value: str, min_len: int, max_len: int | None
+) -> Iterator[str]:
+    yield value
+    yield from _FORMAT_VALUES.values()
+    yield from _PATTERN_SEEDS
+    prefix = _literal_prefix(pattern)
+    if prefix:
+        yield prefix
+        yield prefix + value
+    start = max(min_len - len(prefix), 1)
+    stop = start + 16 if max_len is None else min(start + 16, max_len - len(prefix) + 1)
+    for length in range(start, stop):
+        for char in "aA0":
+            yield prefix + char * length
+
+
+def _literal_prefix(pattern: str) -> str:
+    """Literal text right after a leading ``^``, e.g. ``sk-`` for ``^sk-[a-z]+$``."""
+    if not pattern.startswith("^"):
+        return ""
+    chars: list[str] = []
+    for char in pattern[1:]:
+        if char in _REGEX_META:
+            # A {n} quantifier may forbid exactly one copy of the previous character.
+            if char == "{" and chars:
+                chars.pop()
+            break
+        chars.append(char)
+    return "".join(chars)
+
+
+def _sample_integer(schema: Mapping[str, Any]) -> int:
+    multiple = _as_fraction(schema.get("multipleOf"))
+    if multiple is not None and multiple <= 0:
+        multiple = None
+    # An integer is a multiple of p/q exactly when it is a multiple of p.
+    step = multiple.numerator if multiple is not None else 1
+    lo, lo_exclusive = _bound(schema, lower=True)
+    hi, hi_exclusive = _bound(schema, lower=False)
+    lo_int = None if lo is None else (math.floor(lo) + 1 if lo_exclusive else math.ceil(lo))
+    hi_int = None if hi is None else (math.ceil(hi) - 1 if hi_exclusive else math.floor(hi))
+
+    default = step if multiple is not None else 1
+    if lo_int is not None:
+        value, direction = -(-lo_int // step) * step, step
+    elif hi_int is not None:
+        value, direction = (min(default, hi_int) // step) * step, -step
+    else:
+        value, direction = default, step
+
+    raw_multiple = schema.get("multipleOf")
+    if multiple is not None and isinstance(raw_multiple, float):
+        # Validators divide floats, so e.g. 3 / 0.1 is rejected; walk to a value that survives.
+        for _ in range(100):
+            if _float_multiple_ok(value, raw_multiple):
+                break
+            value += direction
+    return int(value)
+
+
+def _sample_number(schema: Mapping[str, Any]) -> float:
+    lo, lo_exclusive = _bound(schema, lower=True)
+    hi, hi_exclusive = _bound(schema, lower=False)
+    step = _as_fraction(schema.get("multipleOf"))
+    if step is None or step <= 0:
+        return float(_unstepped_number(lo, lo_exclusive, hi, hi_exclusive))
+
+    if lo is not None:
+        k = math.floor(lo / step) + 1 if lo_exclusive else math.ceil(lo / step)
+        direction = 1
+    elif hi is not None:
+        k = math.floor(min(step, hi) / step)
+        if hi_exclusive and k * step >= hi:
+            k -= 1
+        direction = -1
+    else:
+        k, direction = 1, 1
+
+    raw_multiple = schema.get("multipleOf")
+    first = float(k * step)
+    for _ in range(100):
+        candidate = float(k * step)
+        if not isinstance(raw_multiple, float) or _float_multiple_ok(candidate, raw_multiple):
+            return candidate
+        k += direction
+    return first
+
+
+def _unstepped_number(
+    lo: Fraction | None, lo_exclusive: bool, hi: Fraction | None, hi_exclusive: bool
+) -> Fraction:
+    if lo is not None:
+        if not lo_exclusive:
+            return lo
+        if hi is not None and hi > lo:
+            return (lo + hi) / 2
+        return lo + 1
+    if hi is not None:
+        if hi > 1 or (hi == 1 and not hi_exclusive):
+            return Fraction(1)
+        return hi - 1 if hi_exclusive else hi
+    return Fraction(1)
+
+
+def _float_multiple_ok(value: float, multiple: float) -> bool:
+    quotient = value / multiple
+    return math.isfinite(quotient) and int(quotient) == quotient
+
+
+def _bound(schema: Mapping[str, Any], *, lower: bool) -> tuple[Fraction | None, bool]:
+    """Effective bound and whether it is exclusive, for draft-4 and draft-6+ spellings."""
+    if lower:
+        key, exclusive_key = "minimum", "exclusiveMinimum"
+    else:
+        key, exclusive_key = "maximum", "exclusiveMaximum"
+    inclusive = _as_fraction(schema.get(key))
+    flag = schema.get(exclusive_key)
+    if isinstance(flag, bool):
+        return inclusive, flag and inclusive is not None
+    exclusive = _as_fraction(flag)
+    if exclusive is None:
+        return inclusive, False
+    if inclusive is None:
+        return exclusive, True
+    tighter = exclusive >= inclusive if lower else exclusive <= inclusive
+    return (exclusive, True) if tighter else (inclusive, False)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_fraction(value: Any) -> Fraction | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        # str() keeps the decimal the author wrote (0.1), not its binary approximation.
+        return Fraction(str(value)) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            parsed = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            return None
+        return parsed
+    return None
+
+
+def _as_int(value: Any) -> int | None:
+    """Integer keyword value; Gemini serialises int64 limits such as ``minItems`` as strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None

@@ -1,0 +1,85 @@
+"""Errors rendered in the caller's dialect, whatever raised them.
+
+The dialect is told by the path a request came in on, so even a 404 for an unknown
+path or a 413 raised before any route ran answers in the shape the client expects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException
+
+from chatmock_lab.core import ProxyError, kind_for_status
+from chatmock_lab.dialects import openai
+from chatmock_lab.server.responses import json_response
+
+logger = logging.getLogger(__name__)
+
+ErrorRenderer = Callable[[ProxyError], tuple[int, dict[str, Any]]]
+
+_RENDERERS: dict[str, ErrorRenderer] = {"openai": openai.render_error}
+
+
+def dialect_for_path(path: str) -> str:
+    """Which dialect a path belongs to; OpenAI's is the default."""
+    return "openai"
+
+
+def error_response(error: ProxyError, dialect: str | None = None) -> Response:
+    renderer = _RENDERERS[dialect or dialect_for_path(request.path)]
+    status, body = renderer(error)
+    headers = {}
+    if error.retry_after is not None:
+        headers["retry-after"] = str(max(0, round(error.retry_after)))
+    return json_response(body, status=status, headers=headers)
+
+
+def _from_http_exception(exc: HTTPException) -> ProxyError:
+    status = exc.code or 500
+    method, path = request.method, request.path
+    if status == 404:
+        return ProxyError(f"Unknown path: {method} {path}", kind="not_found", code="unknown_url")
+    if status == 405:
+        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or []))
+        hint = f"; allowed: {allowed}" if allowed else ""
+        return ProxyError(
+            f"Method {method} is not allowed for {path}{hint}", kind="method_not_allowed"
+        )
+    if status == 413:
+        limit = request.max_content_length
+        return ProxyError(
+            f"The request body is larger than the limit of {limit} bytes"
+            " (raise it with --max-body-bytes or CHATMOCK_MAX_BODY_BYTES)",
+            kind="request_too_large",
+        )
+    if status == 408:
+        return ProxyError("Timed out while reading the request body", kind="timeout")
+    return ProxyError(exc.description or exc.name, kind=kind_for_status(status), status=status)
+
+
+def install_error_handlers(app: Quart) -> None:
+    @app.errorhandler(ProxyError)
+    async def _proxy_error(error: ProxyError) -> Response:
+        logger.info("%s %s -> %s %s", request.method, request.path, error.status, error.message)
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Response:
+        response = error_response(_from_http_exception(exc))
+        if exc.code == 405:
+            response.headers["allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])
+        return response
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        logger.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(
+            ProxyError(
+                f"Internal error in chatmock-lab ({type(exc).__name__}); see the server log",
+                kind="api_error",
+            )
+        )

@@ -1,0 +1,69 @@
+"""Shared fixtures: real servers on loopback, official SDK clients pointed at them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from chatmock_lab.config import Settings
+from chatmock_lab.providers import Provider
+from chatmock_lab.server import BackgroundServer, create_app
+
+ServerFactory = Callable[..., BackgroundServer]
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[BackgroundServer]:
+    """One proxy with the default mock provider for the whole session."""
+    with BackgroundServer(Settings(port=0)) as running:
+        yield running
+
+
+@pytest.fixture
+def start_server() -> Iterator[ServerFactory]:
+    """Start a proxy with custom settings (or provider); stopped after the test."""
+    started: list[BackgroundServer] = []
+
+    def start(provider: Provider | None = None, **settings: Any) -> BackgroundServer:
+        config = Settings(port=0).replace(**settings)
+        app = create_app(config, provider=provider)
+        running = BackgroundServer(config, app).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def openai_client_for(server: BackgroundServer) -> openai.OpenAI:
+    # No retries: a test must see the first answer, not a retried one.
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-test-not-a-secret", max_retries=0)
+
+
+@pytest.fixture
+def client(server: BackgroundServer) -> Iterator[openai.OpenAI]:
+    with openai_client_for(server) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def http(server: BackgroundServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as raw:
+        yield raw
+
+
+def sse_payloads(body: str) -> list[Any]:
+    """The decoded `data:` payloads of an SSE body, `[DONE]` kept as the string."""
+    payloads: list[Any] = []
+    for frame in body.split("\n\n"):
+        for line in frame.splitlines():
+            if line.startswith("data: "):
+                data = line[len("data: ") :]
+                payloads.append(data if data == "[DONE]" else json.loads(data))
+    return payloads
