@@ -381,3 +381,28 @@ def test_async_client_streams(server) -> None:
             return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
     assert asyncio.run(run()) == "You said: async"
+
+
+def test_inline_files_are_acknowledged_and_file_ids_refused(client) -> None:
+    pdf = "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4 tiny").decode()
+    reply = client.chat.completions.create(
+        model="m",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Read this"},
+                    {"type": "file", "file": {"file_data": pdf, "filename": "a.pdf"}},
+                ],
+            }
+        ],
+    )
+    assert reply.choices[0].message.content == "You said: Read this [1 document]"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="m",
+            messages=[
+                {"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}
+            ],
+        )
+    assert caught.value.body["param"] == "messages[0].content[0].file.file_data"

@@ -152,14 +152,14 @@ def _parse_messages(raw: list[Any]) -> tuple[list[TextPart], list[Message]]:
         role = one_of(required(item, "role", str, path), _ROLES, join(path, "role"))
         name = optional(item, "name", str, path)
         if role in ("system", "developer"):
-            parts = _text_parts(item.get("content"), join(path, "content"))
+            parts = _content_parts(item.get("content"), join(path, "content"), _TEXT_ONLY)
             # Leading system prompts form the system slot; later ones keep their place.
             if not messages:
                 system.extend(parts)
             else:
                 messages.append(Message(role="system", parts=list(parts), name=name))
         elif role == "user":
-            parts = _user_parts(item.get("content"), join(path, "content"))
+            parts = _content_parts(item.get("content"), join(path, "content"), _USER_PARTS)
             messages.append(Message(role="user", parts=parts, name=name))
         elif role == "assistant":
             message = _assistant_message(item, path)
@@ -170,7 +170,9 @@ def _parse_messages(raw: list[Any]) -> tuple[list[TextPart], list[Message]]:
             messages.append(message)
         else:
             call_id = required(item, "tool_call_id", str, path)
-            content = _text_parts(item.get("content"), join(path, "content"), allow_empty=True)
+            content = _content_parts(
+                item.get("content"), join(path, "content"), _TEXT_ONLY, allow_empty=True
+            )
             result = ToolResultPart(
                 tool_call_id=call_id, content=list(content), name=call_names.get(call_id)
             )
@@ -182,34 +184,32 @@ def _parse_messages(raw: list[Any]) -> tuple[list[TextPart], list[Message]]:
     return system, messages
 
 
-def _text_parts(content: Any, path: str, *, allow_empty: bool = False) -> list[TextPart]:
+_TEXT_ONLY = ("text",)
+_USER_PARTS = ("text", "image_url", "file")
+
+
+def _content_parts(
+    content: Any, path: str, kinds: tuple[str, ...], *, allow_empty: bool = False
+) -> list[Any]:
+    """Message content (a string or typed parts) as canonical parts of the allowed kinds."""
     if content is None:
         if allow_empty:
             return []
         raise InvalidRequest(f"{path}: this field is required", param=path)
     if isinstance(content, str):
         return [TextPart(content)]
-    items = expect(content, list, path)
-    parts: list[TextPart] = []
-    for j, item in enumerate(items):
-        part_path = join(path, j)
-        item = expect_object(item, part_path)
-        one_of(required(item, "type", str, part_path), ("text",), join(part_path, "type"))
-        parts.append(TextPart(required(item, "text", str, part_path)))
-    return parts
-
-
-def _user_parts(content: Any, path: str) -> list[Any]:
-    if content is None:
-        raise InvalidRequest(f"{path}: this field is required", param=path)
-    if isinstance(content, str):
-        return [TextPart(content)]
-    items = expect(content, list, path)
     parts: list[Any] = []
-    for j, item in enumerate(items):
+    for j, item in enumerate(expect(content, list, path)):
         part_path = join(path, j)
         item = expect_object(item, part_path)
         kind = required(item, "type", str, part_path)
+        if kind not in kinds:
+            supported = ", ".join(repr(k) for k in kinds)
+            raise InvalidRequest(
+                f"{join(part_path, 'type')}: unsupported content part type {kind!r}"
+                f" (supported here: {supported})",
+                param=join(part_path, "type"),
+            )
         if kind == "text":
             parts.append(TextPart(required(item, "text", str, part_path)))
         elif kind == "image_url":
@@ -217,16 +217,9 @@ def _user_parts(content: Any, path: str) -> list[Any]:
             url = required(image, "url", str, join(part_path, "image_url"))
             detail = optional(image, "detail", str, join(part_path, "image_url"))
             parts.append(ImagePart.from_url(url, detail=detail))
-        elif kind == "file":
-            parts.append(
-                _file_part(required(item, "file", dict, part_path), join(part_path, "file"))
-            )
         else:
-            raise InvalidRequest(
-                f"{join(part_path, 'type')}: unsupported content part type {kind!r}"
-                " (supported: 'text', 'image_url', 'file')",
-                param=join(part_path, "type"),
-            )
+            file = required(item, "file", dict, part_path)
+            parts.append(_file_part(file, join(part_path, "file")))
     return parts
 
 
@@ -439,7 +432,10 @@ def render_response(response: ChatResponse, *, id: str, model: str, created: int
 
 
 def sse(payload: dict[str, Any] | str) -> bytes:
-    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    if isinstance(payload, str):
+        data = payload
+    else:
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     return f"data: {data}\n\n".encode()
 
 
@@ -461,18 +457,19 @@ class ChatStreamRenderer:
         self._tool_slots: dict[int, int] = {}
         self._finished = False
         self._closed = False
+        # Every chunk shares its envelope; serialising it once keeps the per-chunk cost to
+        # encoding the delta alone (this is the hot path of every stream).
+        envelope = json.dumps(
+            {**self._base, "system_fingerprint": None, "choices": [{"index": 0, "delta": None}]},
+            separators=(",", ":"),
+        )
+        self._head = ("data: " + envelope[: envelope.rindex("null")]).encode()
+        self._close = "}]" + (',"usage":null' if include_usage else "") + "}\n\n"
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        chunk: dict[str, Any] = {
-            **self._base,
-            "system_fingerprint": None,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            ],
-        }
-        if self._include_usage:
-            chunk["usage"] = None
-        return sse(chunk)
+        reason = "null" if finish_reason is None else f'"{finish_reason}"'
+        body = json.dumps(delta, ensure_ascii=False, separators=(",", ":"))
+        return self._head + f'{body},"logprobs":null,"finish_reason":{reason}{self._close}'.encode()
 
     def start(self) -> list[bytes]:
         return [self._chunk({"role": "assistant", "content": ""})]
