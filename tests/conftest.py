@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from chatmock_lab.config import Settings
 from chatmock_lab.providers import Provider
 from chatmock_lab.server import BackgroundServer, create_app
+from tests.support import openai_client_for
 
 ServerFactory = Callable[..., BackgroundServer]
 
@@ -41,11 +41,6 @@ def start_server() -> Iterator[ServerFactory]:
         running.stop()
 
 
-def openai_client_for(server: BackgroundServer) -> openai.OpenAI:
-    # No retries: a test must see the first answer, not a retried one.
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-test-not-a-secret", max_retries=0)
-
-
 @pytest.fixture
 def client(server: BackgroundServer) -> Iterator[openai.OpenAI]:
     with openai_client_for(server) as sdk:
@@ -56,14 +51,3 @@ def client(server: BackgroundServer) -> Iterator[openai.OpenAI]:
 def http(server: BackgroundServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as raw:
         yield raw
-
-
-def sse_payloads(body: str) -> list[Any]:
-    """The decoded `data:` payloads of an SSE body, `[DONE]` kept as the string."""
-    payloads: list[Any] = []
-    for frame in body.split("\n\n"):
-        for line in frame.splitlines():
-            if line.startswith("data: "):
-                data = line[len("data: ") :]
-                payloads.append(data if data == "[DONE]" else json.loads(data))
-    return payloads

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 
 import jsonschema
 import openai
 import pytest
 
 from chatmock_lab import tokens
-from tests.conftest import openai_client_for
+from tests.support import openai_client_for, png_data_url
 
 WEATHER_TOOL = {
     "type": "function",
@@ -48,22 +46,6 @@ TIME_TOOL = {
         },
     },
 }
-
-
-def png_data_url(width: int, height: int) -> str:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    raw = b"".join(b"\x00" + b"\x00" * width * 3 for _ in range(height))
-    png = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def stream_text_and_usage(client: openai.OpenAI, **kwargs) -> tuple[str, object, list[str]]:

@@ -11,7 +11,7 @@ import pytest
 
 from chatmock_lab.core import ChatRequest, Event, Finish, ProxyError, TextDelta
 from chatmock_lab.providers.mock import MockProvider
-from tests.conftest import openai_client_for, sse_payloads
+from tests.support import openai_client_for, sse_payloads
 
 USER = [{"role": "user", "content": "hi"}]
 

@@ -12,7 +12,7 @@ import pytest
 
 from chatmock_lab.config import ConfigError
 from chatmock_lab.providers.scenario import load_scenario, parse_scenario
-from tests.conftest import openai_client_for, sse_payloads
+from tests.support import openai_client_for, sse_payloads
 
 SCENARIO = """
 rules:

@@ -10,7 +10,7 @@ import textwrap
 
 from chatmock_lab import tokens
 from chatmock_lab.core import ChatRequest, ImagePart, Message, TextPart, ToolDefinition
-from tests.test_openai_chat import png_data_url
+from tests.support import png_data_url
 
 
 def test_encodings_load_offline_into_an_empty_cache(tmp_path) -> None:
