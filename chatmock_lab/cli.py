@@ -40,6 +40,12 @@ def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
         help="largest request body accepted; default 20 MiB",
     )
     flag(
+        "--keepalive-seconds",
+        "keepalive_seconds",
+        type=float,
+        help="keep-alive on silent streams after this many seconds, 0 for never; default 15",
+    )
+    flag(
         "--mock-chunk-chars",
         "mock_chunk_chars",
         type=int,

@@ -27,6 +27,7 @@ class Settings:
     mock_chunk_chars: int = 8
     mock_delay_ms: float = 0.0
     scenario: Path | None = None
+    keepalive_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -56,6 +57,10 @@ class Settings:
             raise ConfigError(f"max_body_bytes: must be at least 1024, got {self.max_body_bytes}")
         if self.mock_chunk_chars < 1:
             raise ConfigError(f"mock_chunk_chars: must be at least 1, got {self.mock_chunk_chars}")
+        if self.keepalive_seconds < 0:
+            raise ConfigError(
+                f"keepalive_seconds: must not be negative, got {self.keepalive_seconds}"
+            )
         if self.mock_delay_ms < 0:
             raise ConfigError(f"mock_delay_ms: must not be negative, got {self.mock_delay_ms}")
         return self
@@ -93,6 +98,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "mock_chunk_chars": ("CHATMOCK_MOCK_CHUNK_CHARS", _parse_int),
     "mock_delay_ms": ("CHATMOCK_MOCK_DELAY_MS", _parse_float),
     "scenario": ("CHATMOCK_SCENARIO", Path),
+    "keepalive_seconds": ("CHATMOCK_KEEPALIVE_SECONDS", _parse_float),
 }
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import struct
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 
+from chatmock_lab.core import ChatRequest, Event
+from chatmock_lab.providers.mock import MockProvider
 from chatmock_lab.server import BackgroundServer
 
 
@@ -43,3 +47,30 @@ def png_data_url(width: int, height: int) -> str:
         + chunk(b"IEND", b"")
     )
     return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+class RecordingProvider(MockProvider):
+    """The mock provider, keeping a copy of every canonical request it receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[ChatRequest] = []
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        self.requests.append(copy.deepcopy(request))
+        return super().stream(request)
+
+
+def sse_events(body: str) -> list[tuple[str, Any]]:
+    """The `(event, decoded data)` pairs of an SSE body with named events."""
+    events: list[tuple[str, Any]] = []
+    for frame in body.split("\n\n"):
+        name, data = "message", []
+        for line in frame.splitlines():
+            if line.startswith("event: "):
+                name = line[len("event: ") :]
+            elif line.startswith("data: "):
+                data.append(line[len("data: ") :])
+        if data:
+            events.append((name, json.loads("\n".join(data))))
+    return events

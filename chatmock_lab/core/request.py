@@ -163,6 +163,8 @@ class ChatRequest:
     # End-user id and free-form metadata; providers may forward them, the mock ignores them.
     user: str | None = None
     metadata: dict[str, Any] | None = None
+    # Dialect-specific values a provider may pass on, e.g. "anthropic-beta": [features].
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     def last_user_message(self) -> Message | None:
         for message in reversed(self.messages):

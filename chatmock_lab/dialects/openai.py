@@ -440,6 +440,8 @@ def sse(payload: dict[str, Any] | str) -> bytes:
 
 
 DONE = sse("[DONE]")
+# An SSE comment: clients skip it, proxies and load balancers see traffic.
+KEEPALIVE = b": keep-alive\n\n"
 
 
 class ChatStreamRenderer:
@@ -506,6 +508,9 @@ class ChatStreamRenderer:
             self._closed = True
             return [sse(render_error(event.error)[1]), DONE]
         return []
+
+    def keepalive(self) -> list[bytes]:
+        return [] if self._closed else [KEEPALIVE]
 
     def finish(self) -> list[bytes]:
         if self._closed:
@@ -680,6 +685,9 @@ class CompletionStreamRenderer:
             self.failed = True
             return [sse(render_error(event.error)[1])]
         return []
+
+    def keepalive(self) -> list[bytes]:
+        return [] if self.failed else [KEEPALIVE]
 
     def finish(self) -> list[bytes]:
         if self._finished or self.failed:

@@ -121,6 +121,9 @@ class MockProvider:
         # The mock answers to any model name, so every id exists.
         return ModelInfo(id=model_id, owned_by="chatmock-lab", created=_CREATED)
 
+    def map_model(self, model: str) -> str:
+        return model
+
     async def aclose(self) -> None:
         return None
 
@@ -158,9 +161,13 @@ class MockProvider:
         if reply.reasoning is not None:
             plan.reasoning = reply.reasoning
         elif request.reasoning is not None:
+            asked = request.reasoning
+            if asked.budget_tokens is not None:
+                how = f"a thinking budget of {asked.budget_tokens} tokens"
+            else:
+                how = f"{asked.effort or 'some'} reasoning effort"
             plan.reasoning = (
-                f"The request has {len(request.messages)} message(s)"
-                f" and asks for {request.reasoning.effort or 'some'} reasoning effort."
+                f"The request has {len(request.messages)} message(s) and asks for {how}."
                 " I will answer as the mock provider does."
             )
         plan.finish = "tool_calls" if plan.calls else "stop"
@@ -225,6 +232,9 @@ class MockProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         plan = self.plan(request)
+        input_tokens = await tokens.count_request_off_loop(request)
+        # Prompt usage first, as real upstreams report it (Anthropic's message_start).
+        yield Usage(input_tokens=input_tokens)
         delay = plan.delay_ms / 1000
         size = plan.chunk_chars
         first = True
@@ -255,7 +265,7 @@ class MockProvider:
                     yield ToolCallDelta(index=index, arguments=call_pieces[round_])
         for index in range(len(plan.calls)):
             yield ToolCallEnd(index=index)
-        yield self._usage(plan, await tokens.count_request_off_loop(request))
+        yield self._usage(plan, input_tokens)
         yield Finish(reason=plan.finish, stop_sequence=plan.stop_sequence)
 
     def _usage(self, plan: _Plan, input_tokens: int) -> Usage:

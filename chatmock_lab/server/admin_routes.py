@@ -12,3 +12,9 @@ blueprint = Blueprint("admin", __name__)
 @blueprint.get("/health")
 async def health() -> Response:
     return json_response({"status": "ok"})
+
+
+@blueprint.get("/")
+async def root() -> Response:
+    # Some clients (Claude Code) probe the base URL before their first request.
+    return json_response({"status": "ok", "name": "chatmock-lab"})

@@ -8,7 +8,7 @@ from quart import Quart, Response, request
 
 from chatmock_lab.config import Settings
 from chatmock_lab.providers import Provider, create_provider
-from chatmock_lab.server import admin_routes, openai_routes
+from chatmock_lab.server import admin_routes, anthropic_routes, model_routes, openai_routes
 from chatmock_lab.server.errors import install_error_handlers
 from chatmock_lab.server.state import ServerState, attach_state, server_state
 
@@ -31,9 +31,11 @@ def create_app(settings: Settings | None = None, *, provider: Provider | None = 
     )
 
     app.register_blueprint(admin_routes.blueprint)
-    app.register_blueprint(openai_routes.blueprint, url_prefix="/v1")
-    # Many clients are configured with a base URL that lacks /v1.
-    app.register_blueprint(openai_routes.blueprint, url_prefix="", name="openai_unprefixed")
+    # Many clients are configured with a base URL that lacks /v1, so every dialect route
+    # is served under both.
+    for blueprint in (openai_routes.blueprint, anthropic_routes.blueprint, model_routes.blueprint):
+        app.register_blueprint(blueprint, url_prefix="/v1")
+        app.register_blueprint(blueprint, url_prefix="", name=f"{blueprint.name}_unprefixed")
     install_error_handlers(app)
 
     @app.after_request

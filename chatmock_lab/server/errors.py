@@ -14,23 +14,32 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.core import ProxyError, kind_for_status
-from chatmock_lab.dialects import openai
+from chatmock_lab.dialects import anthropic, openai
 from chatmock_lab.server.responses import json_response
 
 logger = logging.getLogger(__name__)
 
 ErrorRenderer = Callable[[ProxyError], tuple[int, dict[str, Any]]]
 
-_RENDERERS: dict[str, ErrorRenderer] = {"openai": openai.render_error}
+_RENDERERS: dict[str, ErrorRenderer] = {
+    "openai": openai.render_error,
+    "anthropic": anthropic.render_error,
+}
 
 
-def dialect_for_path(path: str) -> str:
-    """Which dialect a path belongs to; OpenAI's is the default."""
+def dialect_for_request() -> str:
+    """Which dialect the current request speaks, by its path and, where paths are shared
+    (`/v1/models`), by the headers only that dialect's clients send."""
+    segments = request.path.strip("/").split("/")
+    if segments[:2] == ["v1", "messages"] or segments[:1] == ["messages"]:
+        return "anthropic"
+    if "anthropic-version" in request.headers:
+        return "anthropic"
     return "openai"
 
 
 def error_response(error: ProxyError, dialect: str | None = None) -> Response:
-    renderer = _RENDERERS[dialect or dialect_for_path(request.path)]
+    renderer = _RENDERERS[dialect or dialect_for_request()]
     status, body = renderer(error)
     headers = {}
     if error.retry_after is not None:

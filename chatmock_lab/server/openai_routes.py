@@ -6,12 +6,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, request, stream_with_context
 
-from chatmock_lab.core import ChatResponse, ProxyError, acollect
+from chatmock_lab.core import ChatRequest, ChatResponse, Event, acollect
 from chatmock_lab.dialects import openai
 from chatmock_lab.dialects.fields import decode_json_body
-from chatmock_lab.server.responses import json_response, prime, render_events, sse_response
+from chatmock_lab.server.dispatch import keepalive_seconds, open_stream
+from chatmock_lab.server.responses import json_response, render_events, sse_response
 from chatmock_lab.server.state import server_state
 
 blueprint = Blueprint("openai", __name__)
@@ -28,30 +29,36 @@ def _new_id(prefix: str) -> str:
 @blueprint.post("/chat/completions")
 async def chat_completions() -> Response:
     chat, options = openai.parse_request(await read_json())
-    events = await prime(server_state().provider.stream(chat))
+    events = await open_stream(chat)
     ident, created = _new_id("chatcmpl"), int(time.time())
     if options.stream:
         renderer = openai.ChatStreamRenderer(
             id=ident, model=chat.model, created=created, include_usage=options.include_usage
         )
-        return sse_response(render_events(events, renderer))
+        return sse_response(render_events(events, renderer, keepalive=keepalive_seconds()))
     response = await acollect(events)
     return json_response(
         openai.render_response(response, id=ident, model=chat.model, created=created)
     )
 
 
+async def _opened_lazily(chat: ChatRequest) -> AsyncIterator[Event]:
+    """A stream opened on first iteration, so that its failure to open lands inside
+    `render_events` (a later prompt of a stream that has already started)."""
+    async for event in await open_stream(chat):
+        yield event
+
+
 @blueprint.post("/completions")
 async def completions() -> Response:
     completion = openai.parse_completion_request(await read_json())
-    provider = server_state().provider
     ident, created = _new_id("cmpl"), int(time.time())
     model = completion.requests[0].model
-    first = await prime(provider.stream(completion.requests[0]))
+    first = await open_stream(completion.requests[0])
     if not completion.options.stream:
         responses: list[ChatResponse] = [await acollect(first)]
         for chat in completion.requests[1:]:
-            responses.append(await acollect(provider.stream(chat)))
+            responses.append(await acollect(await open_stream(chat)))
         return json_response(
             openai.render_completion(
                 responses,
@@ -63,6 +70,10 @@ async def completions() -> Response:
             )
         )
 
+    keepalive = keepalive_seconds()
+
+    # Later prompts open their streams inside the generator, which needs the app context.
+    @stream_with_context
     async def frames() -> AsyncIterator[bytes]:
         usages = []
         for index, (chat, prompt) in enumerate(
@@ -75,8 +86,8 @@ async def completions() -> Response:
                 index=index,
                 echo=prompt if completion.echo else None,
             )
-            events = first if index == 0 else provider.stream(chat)
-            async for frame in render_events(events, renderer):
+            events = first if index == 0 else _opened_lazily(chat)
+            async for frame in render_events(events, renderer, keepalive=keepalive):
                 yield frame
             if renderer.failed:
                 break
@@ -100,28 +111,4 @@ async def embeddings() -> Response:
             input_tokens=result.input_tokens,
             encoding_format=options.encoding_format,
         )
-    )
-
-
-@blueprint.get("/models")
-async def list_models() -> Response:
-    models = await server_state().provider.models()
-    return json_response(
-        openai.render_model_list(
-            [openai.render_model(m.id, owned_by=m.owned_by, created=m.created) for m in models]
-        )
-    )
-
-
-@blueprint.get("/models/<path:model_id>")
-async def get_model(model_id: str) -> Response:
-    model = await server_state().provider.model(model_id)
-    if model is None:
-        raise ProxyError(
-            f"The model {model_id!r} does not exist",
-            kind="not_found",
-            param="model",
-        )
-    return json_response(
-        openai.render_model(model.id, owned_by=model.owned_by, created=model.created)
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from quart import Response
@@ -27,7 +30,62 @@ class StreamRenderer(Protocol):
 
     def feed(self, event: Event) -> list[bytes]: ...
 
+    def keepalive(self) -> list[bytes]: ...
+
     def finish(self) -> list[bytes]: ...
+
+
+_TICK = object()
+_END = object()
+# Events buffered ahead of a slow client; beyond this the provider waits (backpressure).
+_QUEUE_SIZE = 64
+
+
+@dataclass(slots=True)
+class _Failure:
+    error: BaseException
+
+
+async def with_keepalives(
+    events: AsyncIterator[Event], interval: float
+) -> AsyncIterator[Event | None]:
+    """The events as they come, and `None` each time `interval` seconds pass without one.
+
+    The provider runs in a task of its own so that a silence can be noticed without
+    cancelling the provider mid-await (which would break its generator)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_SIZE)
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                await queue.put(event)
+        except Exception as exc:
+            await queue.put(_Failure(exc))
+        else:
+            await queue.put(_END)
+
+    def tick() -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(_TICK)
+
+    task = asyncio.create_task(pump())
+    timer = loop.call_later(interval, tick)
+    try:
+        while True:
+            item = await queue.get()
+            timer.cancel()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield None if item is _TICK else item  # type: ignore[misc]
+            timer = loop.call_later(interval, tick)
+    finally:
+        timer.cancel()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def json_response(
@@ -74,15 +132,19 @@ async def _aclose(events: AsyncIterator[Event]) -> None:
 
 
 async def render_events(
-    events: AsyncIterator[Event], renderer: StreamRenderer
+    events: AsyncIterator[Event], renderer: StreamRenderer, *, keepalive: float = 0
 ) -> AsyncIterator[bytes]:
     """Drive a renderer with events; a failure mid-stream becomes the dialect's error
-    frame and a clean end, never a dropped connection."""
+    frame and a clean end, never a dropped connection. With `keepalive` > 0, a silence
+    that long sends the dialect's keep-alive (a ping event, an SSE comment)."""
     for frame in renderer.start():
         yield frame
+    source: AsyncIterator[Event | None] = (
+        with_keepalives(events, keepalive) if keepalive > 0 else events
+    )
     try:
-        async for event in events:
-            for frame in renderer.feed(event):
+        async for event in source:
+            for frame in renderer.feed(event) if event is not None else renderer.keepalive():
                 yield frame
     except ProxyError as error:
         for frame in renderer.feed(Error(error)):
@@ -93,6 +155,7 @@ async def render_events(
         for frame in renderer.feed(Error(error)):
             yield frame
     finally:
+        await _aclose(source)
         await _aclose(events)
     for frame in renderer.finish():
         yield frame

@@ -1,0 +1,749 @@
+"""Anthropic Messages dialect (inbound): `/v1/messages`, `count_tokens`, models, errors.
+
+Pure translation between Anthropic's wire format and the canonical model. The stream
+renderer is a strict state machine: one content block open at a time, indexes in the
+order blocks appear in the final `content`, `ping` after `message_start` and on
+silence, an `error` event when the provider fails mid-stream, and parallel tool calls
+whose argument deltas interleave are serialised into consecutive blocks without loss.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from chatmock_lab.core import (
+    ChatRequest,
+    ChatResponse,
+    DocumentPart,
+    Error,
+    Event,
+    Finish,
+    FinishReason,
+    ImagePart,
+    InvalidRequest,
+    Message,
+    ProxyError,
+    ReasoningConfig,
+    ReasoningDelta,
+    ReasoningPart,
+    ResponseFormat,
+    TextDelta,
+    TextPart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallPart,
+    ToolCallStart,
+    ToolChoice,
+    ToolDefinition,
+    ToolResultPart,
+    Usage,
+)
+from chatmock_lab.dialects.fields import (
+    expect,
+    expect_object,
+    join,
+    json_schema_object,
+    one_of,
+    optional,
+    optional_int,
+    optional_number,
+    required,
+    string_list,
+)
+from chatmock_lab.tokens import arguments_json
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
+_MIN_THINKING_BUDGET = 1024
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+# Server tools run at Anthropic; no other provider can run them, so they are dropped
+# (and reported) rather than failing a client such as Claude Code that offers them.
+_CLIENT_TOOL_TYPES = (None, "custom")
+
+_ERROR_TYPES: dict[str, str] = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "method_not_allowed": "invalid_request_error",
+    "request_too_large": "request_too_large",
+    "rate_limit": "rate_limit_error",
+    "timeout": "timeout_error",
+    "api_error": "api_error",
+    "overloaded": "overloaded_error",
+}
+
+_STOP_REASONS: dict[str, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+@dataclass(slots=True)
+class RequestOptions:
+    """How the client wants the answer, beside the canonical request."""
+
+    stream: bool = False
+    # Thinking blocks are only sent to a client that enabled thinking.
+    include_thinking: bool = False
+    # What could not be carried over, for debug output.
+    dropped: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def parse_request(
+    body: Any, *, beta: list[str] | None = None, count_only: bool = False
+) -> tuple[ChatRequest, RequestOptions]:
+    """A Messages body as a canonical request. `count_only` parses a `count_tokens`
+    body, which has no `max_tokens`."""
+    body = expect_object(body)
+    options = RequestOptions()
+    model = required(body, "model", str)
+    max_tokens = None if count_only else required(body, "max_tokens", int)
+    if max_tokens is not None and max_tokens < 1:
+        raise InvalidRequest("max_tokens: must be at least 1", param="max_tokens")
+    raw_messages = required(body, "messages", list)
+    if not raw_messages and not count_only:
+        raise InvalidRequest("messages: must contain at least one message", param="messages")
+
+    system = _parse_system(body.get("system"))
+    tools = _parse_tools(body.get("tools"), options)
+    tool_choice, parallel = _parse_tool_choice(body.get("tool_choice"), tools)
+    reasoning = _parse_thinking(body.get("thinking"), max_tokens)
+    output_config = optional(body, "output_config", dict) or {}
+    effort = output_config.get("effort")
+    if effort is not None:
+        effort = one_of(effort, _EFFORTS, "output_config.effort")
+        reasoning = reasoning or ReasoningConfig()
+        reasoning.effort = effort
+    metadata = optional(body, "metadata", dict)
+    user = None
+    if metadata is not None:
+        user = optional(metadata, "user_id", str, "metadata")
+
+    request = ChatRequest(
+        model=model,
+        messages=_parse_messages(raw_messages),
+        system=system,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
+        max_tokens=max_tokens,
+        temperature=optional_number(body, "temperature", minimum=0, maximum=1),
+        top_p=optional_number(body, "top_p", minimum=0, maximum=1),
+        top_k=optional_int(body, "top_k", minimum=0),
+        stop=(
+            string_list(body["stop_sequences"], "stop_sequences")
+            if body.get("stop_sequences") is not None
+            else []
+        ),
+        response_format=_parse_output_format(output_config.get("format")),
+        reasoning=reasoning,
+        user=user,
+        metadata=metadata,
+        extensions={"anthropic-beta": list(beta)} if beta else {},
+    )
+    options.stream = bool(optional(body, "stream", bool))
+    options.include_thinking = reasoning is not None and reasoning.include
+    return request, options
+
+
+def _parse_system(raw: Any) -> list[TextPart]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [TextPart(raw)] if raw else []
+    parts = []
+    for i, block in enumerate(expect(raw, list, "system")):
+        path = join("system", i)
+        block = expect_object(block, path)
+        one_of(required(block, "type", str, path), ("text",), join(path, "type"))
+        parts.append(
+            TextPart(
+                required(block, "text", str, path),
+                cache_control=optional(block, "cache_control", dict, path),
+            )
+        )
+    return parts
+
+
+def _parse_thinking(raw: Any, max_tokens: int | None) -> ReasoningConfig | None:
+    if raw is None:
+        return None
+    raw = expect_object(raw, "thinking")
+    kind = one_of(
+        required(raw, "type", str, "thinking"), ("enabled", "disabled", "adaptive"), "thinking.type"
+    )
+    if kind == "disabled":
+        return None
+    display = optional(raw, "display", str, "thinking")
+    include = display != "omitted"
+    if kind == "adaptive":
+        return ReasoningConfig(include=include)
+    budget = required(raw, "budget_tokens", int, "thinking")
+    if budget < _MIN_THINKING_BUDGET:
+        raise InvalidRequest(
+            f"thinking.budget_tokens: must be at least {_MIN_THINKING_BUDGET}, got {budget}",
+            param="thinking.budget_tokens",
+        )
+    if max_tokens is not None and budget >= max_tokens:
+        raise InvalidRequest(
+            f"thinking.budget_tokens: must be less than max_tokens ({max_tokens}), got {budget}",
+            param="thinking.budget_tokens",
+        )
+    return ReasoningConfig(budget_tokens=budget, include=include)
+
+
+def _parse_output_format(raw: Any) -> ResponseFormat | None:
+    if raw is None:
+        return None
+    raw = expect_object(raw, "output_config.format")
+    one_of(
+        required(raw, "type", str, "output_config.format"),
+        ("json_schema",),
+        "output_config.format.type",
+    )
+    return ResponseFormat(
+        type="json_schema", schema=required(raw, "schema", dict, "output_config.format")
+    )
+
+
+def _parse_tools(raw: Any, options: RequestOptions) -> list[ToolDefinition]:
+    if raw is None:
+        return []
+    tools = []
+    for i, item in enumerate(expect(raw, list, "tools")):
+        path = join("tools", i)
+        item = expect_object(item, path)
+        kind = optional(item, "type", str, path)
+        if kind not in _CLIENT_TOOL_TYPES:
+            options.dropped.append(f"{path}: server tool {kind!r} has no equivalent here")
+            continue
+        name = required(item, "name", str, path)
+        if not _TOOL_NAME.match(name):
+            raise InvalidRequest(
+                f"{join(path, 'name')}: must be 1-128 characters of a-z, A-Z, 0-9, _ or -",
+                param=join(path, "name"),
+            )
+        tools.append(
+            ToolDefinition(
+                name=name,
+                description=optional(item, "description", str, path),
+                parameters=json_schema_object(
+                    required(item, "input_schema", dict, path), join(path, "input_schema")
+                ),
+                strict=optional(item, "strict", bool, path),
+            )
+        )
+    return tools
+
+
+def _parse_tool_choice(
+    raw: Any, tools: list[ToolDefinition]
+) -> tuple[ToolChoice | None, bool | None]:
+    if raw is None:
+        return None, None
+    raw = expect_object(raw, "tool_choice")
+    kind = one_of(
+        required(raw, "type", str, "tool_choice"),
+        ("auto", "any", "tool", "none"),
+        "tool_choice.type",
+    )
+    disable_parallel = optional(raw, "disable_parallel_tool_use", bool, "tool_choice")
+    parallel = None if disable_parallel is None else not disable_parallel
+    if kind == "none":
+        return ToolChoice(mode="none"), parallel
+    if kind == "auto":
+        return ToolChoice(mode="auto"), parallel
+    if not tools:
+        raise InvalidRequest(
+            f"tool_choice: type {kind!r} needs at least one tool in 'tools'", param="tool_choice"
+        )
+    if kind == "any":
+        return ToolChoice(mode="required"), parallel
+    name = required(raw, "name", str, "tool_choice")
+    if name not in {t.name for t in tools}:
+        raise InvalidRequest(
+            f"tool_choice.name: tool {name!r} is not among the request's tools",
+            param="tool_choice.name",
+        )
+    return ToolChoice(mode="required", allowed=[name]), parallel
+
+
+def _parse_messages(raw: list[Any]) -> list[Message]:
+    messages: list[Message] = []
+    call_names: dict[str, str] = {}
+    for i, item in enumerate(raw):
+        path = join("messages", i)
+        item = expect_object(item, path)
+        role = one_of(
+            required(item, "role", str, path), ("user", "assistant", "system"), join(path, "role")
+        )
+        content = item.get("content")
+        content_path = join(path, "content")
+        if content is None:
+            raise InvalidRequest(f"{content_path}: this field is required", param=content_path)
+        blocks = (
+            [{"type": "text", "text": content}]
+            if isinstance(content, str)
+            else expect(content, list, content_path)
+        )
+        parts = [
+            _parse_block(block, join(content_path, j), role, call_names)
+            for j, block in enumerate(blocks)
+        ]
+        if role == "assistant":
+            # Empty text blocks carry nothing; other dialects never produce them.
+            parts = [p for p in parts if not (isinstance(p, TextPart) and not p.text)]
+            messages.append(Message(role="assistant", parts=parts))
+            continue
+        # Tool results become a turn of their own, as OpenAI's `tool` messages are.
+        results = [p for p in parts if isinstance(p, ToolResultPart)]
+        rest = [p for p in parts if not isinstance(p, ToolResultPart)]
+        if results:
+            messages.append(Message(role="tool", parts=list(results)))
+        if rest or not results:
+            messages.append(Message(role=role, parts=rest))
+    return messages
+
+
+def _parse_block(block: Any, path: str, role: str, call_names: dict[str, str]) -> Any:
+    block = expect_object(block, path)
+    kind = required(block, "type", str, path)
+    if kind == "text":
+        return TextPart(
+            required(block, "text", str, path),
+            cache_control=optional(block, "cache_control", dict, path),
+        )
+    if kind == "image":
+        return _parse_image(block, path)
+    if kind == "document":
+        return _parse_document(block, path)
+    if kind == "tool_use" and role == "assistant":
+        call = ToolCallPart(
+            id=required(block, "id", str, path),
+            name=required(block, "name", str, path),
+            arguments=required(block, "input", dict, path),
+        )
+        call_names[call.id] = call.name
+        return call
+    if kind == "tool_result" and role == "user":
+        tool_use_id = required(block, "tool_use_id", str, path)
+        return ToolResultPart(
+            tool_call_id=tool_use_id,
+            content=_parse_tool_result_content(block.get("content"), join(path, "content")),
+            is_error=bool(optional(block, "is_error", bool, path)),
+            name=call_names.get(tool_use_id),
+        )
+    if kind == "thinking" and role == "assistant":
+        return ReasoningPart(
+            text=required(block, "thinking", str, path),
+            signature=optional(block, "signature", str, path),
+        )
+    if kind == "redacted_thinking" and role == "assistant":
+        return ReasoningPart(redacted=required(block, "data", str, path))
+    allowed = (
+        "text, image, document, tool_use, thinking, redacted_thinking"
+        if role == "assistant"
+        else "text, image, document, tool_result"
+    )
+    raise InvalidRequest(
+        f"{join(path, 'type')}: block type {kind!r} is not allowed in a {role} message"
+        f" (allowed: {allowed})",
+        param=join(path, "type"),
+    )
+
+
+def _parse_image(block: dict[str, Any], path: str) -> ImagePart:
+    source = required(block, "source", dict, path)
+    source_path = join(path, "source")
+    kind = one_of(
+        required(source, "type", str, source_path), ("base64", "url"), join(source_path, "type")
+    )
+    if kind == "url":
+        return ImagePart(url=required(source, "url", str, source_path))
+    media_type = one_of(
+        required(source, "media_type", str, source_path),
+        _IMAGE_TYPES,
+        join(source_path, "media_type"),
+    )
+    return ImagePart(data=required(source, "data", str, source_path), media_type=media_type)
+
+
+def _parse_document(block: dict[str, Any], path: str) -> DocumentPart:
+    source = required(block, "source", dict, path)
+    source_path = join(path, "source")
+    kind = one_of(
+        required(source, "type", str, source_path),
+        ("base64", "text", "url", "content"),
+        join(source_path, "type"),
+    )
+    title = optional(block, "title", str, path)
+    if kind == "base64":
+        return DocumentPart(
+            media_type=required(source, "media_type", str, source_path),
+            data=required(source, "data", str, source_path),
+            title=title,
+        )
+    if kind == "text":
+        return DocumentPart(
+            media_type=optional(source, "media_type", str, source_path) or "text/plain",
+            text=required(source, "data", str, source_path),
+            title=title,
+        )
+    if kind == "url":
+        return DocumentPart(url=required(source, "url", str, source_path), title=title)
+    content = source.get("content")
+    texts = _parse_tool_result_content(content, join(source_path, "content"))
+    return DocumentPart(
+        media_type="text/plain",
+        text="\n".join(p.text for p in texts if isinstance(p, TextPart)),
+        title=title,
+    )
+
+
+def _parse_tool_result_content(raw: Any, path: str) -> list[TextPart | ImagePart]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [TextPart(raw)]
+    parts: list[TextPart | ImagePart] = []
+    for i, block in enumerate(expect(raw, list, path)):
+        block_path = join(path, i)
+        block = expect_object(block, block_path)
+        kind = required(block, "type", str, block_path)
+        if kind == "text":
+            parts.append(TextPart(required(block, "text", str, block_path)))
+        elif kind == "image":
+            parts.append(_parse_image(block, block_path))
+        elif kind == "document":
+            document = _parse_document(block, block_path)
+            if document.text is not None:
+                parts.append(TextPart(document.text))
+            else:
+                raise InvalidRequest(
+                    f"{block_path}: only text documents can be tool results here",
+                    param=block_path,
+                )
+        else:
+            raise InvalidRequest(
+                f"{join(block_path, 'type')}: block type {kind!r} is not allowed in a"
+                " tool_result (allowed: text, image, document)",
+                param=join(block_path, "type"),
+            )
+    return parts
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def tool_use_id(call_id: str) -> str:
+    """Anthropic ids are `[a-zA-Z0-9_-]+`; ids from other upstreams are made to fit."""
+    return _ID_UNSAFE.sub("_", call_id) or "toolu_empty"
+
+
+def tool_input(arguments: Any) -> dict[str, Any]:
+    """Anthropic's `input` must be an object; anything else (raw text from a model that
+    wrote invalid JSON, a bare value) is kept under `_raw` instead of being dropped."""
+    if isinstance(arguments, dict):
+        return arguments
+    return {"_raw": arguments_json(arguments)}
+
+
+def stop_reason(reason: FinishReason, stop_sequence: str | None) -> str:
+    if reason == "stop" and stop_sequence is not None:
+        return "stop_sequence"
+    return _STOP_REASONS[reason]
+
+
+def usage_json(usage: Usage | None) -> dict[str, Any]:
+    usage = usage or Usage()
+    # Anthropic's input_tokens exclude cached and cache-written tokens.
+    fresh = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
+    return {
+        "input_tokens": fresh,
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cached_tokens,
+    }
+
+
+def _block_json(part: Any) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ReasoningPart):
+        if part.redacted is not None:
+            return {"type": "redacted_thinking", "data": part.redacted}
+        return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+    return {
+        "type": "tool_use",
+        "id": tool_use_id(part.id),
+        "name": part.name,
+        "input": tool_input(part.arguments),
+    }
+
+
+def render_response(
+    response: ChatResponse, *, id: str, model: str, include_thinking: bool
+) -> dict[str, Any]:
+    content = [
+        _block_json(p)
+        for p in response.parts
+        if include_thinking or not isinstance(p, ReasoningPart)
+    ]
+    return {
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(response.finish_reason, response.stop_sequence),
+        "stop_sequence": response.stop_sequence,
+        "usage": usage_json(response.usage),
+    }
+
+
+def event_frame(payload: dict[str, Any]) -> bytes:
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {payload['type']}\ndata: {data}\n\n".encode()
+
+
+PING = event_frame({"type": "ping"})
+
+
+@dataclass(slots=True)
+class _PendingCall:
+    id: str
+    name: str
+    arguments: list[str] = field(default_factory=list)
+    ended: bool = False
+
+
+class MessageStreamRenderer:
+    """Canonical events in, Anthropic stream events out."""
+
+    def __init__(self, *, id: str, model: str, include_thinking: bool) -> None:
+        self._id = id
+        self._model = model
+        self._include_thinking = include_thinking
+        self._usage: Usage | None = None
+        self._started = False
+        self._closed = False
+        self._next_index = 0
+        # The open block: "text", "thinking", "tool" or None.
+        self._open: str | None = None
+        self._signed = False
+        # Tool calls by canonical index; the first is the open block, later ones wait.
+        self._calls: dict[int, _PendingCall] = {}
+        self._call_order: list[int] = []
+        # Text or thinking that arrives while tool calls are unfinished waits for them.
+        self._deferred: list[Event] = []
+
+    # -- framing helpers
+
+    def _message_start(self) -> list[bytes]:
+        if self._started:
+            return []
+        self._started = True
+        usage = usage_json(self._usage)
+        usage["output_tokens"] = 1 if self._usage is None else self._usage.output_tokens
+        message = {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        return [event_frame({"type": "message_start", "message": message}), PING]
+
+    def _close_block(self) -> list[bytes]:
+        if self._open is None:
+            return []
+        self._open = None
+        frame = event_frame({"type": "content_block_stop", "index": self._next_index - 1})
+        return [frame]
+
+    def _open_block(self, kind: str, block: dict[str, Any]) -> list[bytes]:
+        frames = self._close_block()
+        self._open = kind
+        index = self._next_index
+        self._next_index += 1
+        frames.append(
+            event_frame({"type": "content_block_start", "index": index, "content_block": block})
+        )
+        return frames
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        index = self._next_index - 1
+        return event_frame({"type": "content_block_delta", "index": index, "delta": delta})
+
+    # -- tool calls
+
+    def _start_call(self, position: int) -> list[bytes]:
+        call = self._calls[self._call_order[position]]
+        block = {"type": "tool_use", "id": tool_use_id(call.id), "name": call.name, "input": {}}
+        frames = self._open_block("tool", block)
+        if call.arguments:
+            frames.append(
+                self._delta({"type": "input_json_delta", "partial_json": "".join(call.arguments)})
+            )
+        return frames
+
+    def _advance_calls(self) -> list[bytes]:
+        """Close finished calls at the head of the queue and open the next ones."""
+        frames: list[bytes] = []
+        while self._call_order and self._calls[self._call_order[0]].ended:
+            frames += self._close_block()
+            del self._calls[self._call_order.pop(0)]
+            if self._call_order:
+                frames += self._start_call(0)
+        if not self._call_order and self._deferred:
+            deferred, self._deferred = self._deferred, []
+            for event in deferred:
+                frames += self.feed(event)
+        return frames
+
+    def _flush_calls(self) -> list[bytes]:
+        for call in self._calls.values():
+            call.ended = True
+        return self._advance_calls()
+
+    # -- the state machine
+
+    def start(self) -> list[bytes]:
+        return []
+
+    def keepalive(self) -> list[bytes]:
+        if self._closed:
+            return []
+        return self._message_start() if not self._started else [PING]
+
+    def feed(self, event: Event) -> list[bytes]:
+        if self._closed:
+            return []
+        if isinstance(event, Usage):
+            self._usage = event
+            return []
+        frames = self._message_start()
+        if isinstance(event, (TextDelta, ReasoningDelta)) and self._call_order:
+            self._deferred.append(event)
+            return frames
+        if isinstance(event, TextDelta):
+            if event.text:
+                if self._open != "text":
+                    frames += self._open_block("text", {"type": "text", "text": ""})
+                frames.append(self._delta({"type": "text_delta", "text": event.text}))
+        elif isinstance(event, ReasoningDelta):
+            if self._include_thinking:
+                frames += self._reasoning(event)
+        elif isinstance(event, ToolCallStart):
+            self._calls[event.index] = _PendingCall(id=event.id, name=event.name)
+            self._call_order.append(event.index)
+            if len(self._call_order) == 1:
+                frames += self._start_call(0)
+        elif isinstance(event, ToolCallDelta):
+            call = self._calls.get(event.index)
+            if call is not None:
+                call.arguments.append(event.arguments)
+                if self._call_order[0] == event.index and event.arguments:
+                    frames.append(
+                        self._delta({"type": "input_json_delta", "partial_json": event.arguments})
+                    )
+        elif isinstance(event, ToolCallEnd):
+            if event.index in self._calls:
+                self._calls[event.index].ended = True
+                frames += self._advance_calls()
+        elif isinstance(event, Finish):
+            frames += self._finish(event.reason, event.stop_sequence)
+        elif isinstance(event, Error):
+            frames += self._flush_calls()
+            frames += self._close_block()
+            self._closed = True
+            frames.append(render_error_event(event.error))
+        return frames
+
+    def _reasoning(self, event: ReasoningDelta) -> list[bytes]:
+        frames: list[bytes] = []
+        if self._open != "thinking" or self._signed:
+            frames += self._open_block("thinking", {"type": "thinking", "thinking": ""})
+            self._signed = False
+        if event.text:
+            frames.append(self._delta({"type": "thinking_delta", "thinking": event.text}))
+        if event.signature is not None:
+            frames.append(self._delta({"type": "signature_delta", "signature": event.signature}))
+            self._signed = True
+        return frames
+
+    def _finish(self, reason: FinishReason, stop_sequence: str | None) -> list[bytes]:
+        frames = self._message_start() + self._flush_calls() + self._close_block()
+        self._closed = True
+        frames.append(
+            event_frame(
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": stop_reason(reason, stop_sequence),
+                        "stop_sequence": stop_sequence,
+                    },
+                    "usage": usage_json(self._usage),
+                }
+            )
+        )
+        frames.append(event_frame({"type": "message_stop"}))
+        return frames
+
+    def finish(self) -> list[bytes]:
+        if self._closed:
+            return []
+        return self._finish("stop", None)
+
+
+# --------------------------------------------------------------------------- models and errors
+
+
+def render_model(model_id: str, *, created: int, display_name: str | None) -> dict[str, Any]:
+    created_at = datetime.fromtimestamp(created, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": display_name or model_id,
+        "created_at": created_at,
+    }
+
+
+def render_model_list(models: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "data": models,
+        "has_more": False,
+        "first_id": models[0]["id"] if models else None,
+        "last_id": models[-1]["id"] if models else None,
+    }
+
+
+def _error_body(error: ProxyError) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "error": {"type": _ERROR_TYPES.get(error.kind, "api_error"), "message": error.message},
+    }
+
+
+def render_error(error: ProxyError) -> tuple[int, dict[str, Any]]:
+    """The status and body Anthropic would send; overload is Anthropic's 529."""
+    status = 529 if error.kind == "overloaded" else error.status
+    return status, _error_body(error)
+
+
+def render_error_event(error: ProxyError) -> bytes:
+    return event_frame(_error_body(error))

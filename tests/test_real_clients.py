@@ -1,0 +1,68 @@
+"""Real command-line clients, installed from the npm registry, against the proxy.
+
+`.ci/run` installs them when npm is available and points at them with
+`CHATMOCK_CLAUDE_BIN`; elsewhere the tests look on PATH and skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support import RecordingProvider
+
+
+def _client_binary(variable: str, name: str) -> str:
+    candidate = os.environ.get(variable) or shutil.which(name)
+    if not candidate or not Path(candidate).exists():
+        pytest.skip(
+            f"{name} is not installed: run .ci/run, or `npm install --prefix DIR` the package"
+            f" and set {variable}=DIR/node_modules/.bin/{name}"
+        )
+    return candidate
+
+
+def _offline_env(home: Path, **extra: str) -> dict[str, str]:
+    keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(HOME=str(home), **extra)
+    return env
+
+
+def test_claude_code_gets_an_answer_from_the_mock(tmp_path, start_server) -> None:
+    claude = _client_binary("CHATMOCK_CLAUDE_BIN", "claude")
+    recorder = RecordingProvider()
+    server = start_server(provider=recorder)
+    env = _offline_env(
+        tmp_path,
+        ANTHROPIC_BASE_URL=server.url,
+        ANTHROPIC_API_KEY="sk-ant-test-not-a-secret",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
+    )
+    result = subprocess.run(
+        [claude, "-p", "Reply with the word pineapple"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "You said:" in result.stdout
+    assert "Reply with the word pineapple" in result.stdout
+    # What Claude Code sent reached the mock as a canonical request.
+    main_turn = [
+        r
+        for r in recorder.requests
+        if "pineapple" in (r.last_user_message() or r.messages[-1]).text()
+    ]
+    assert main_turn, [r.model for r in recorder.requests]
+    assert main_turn[-1].model.startswith("claude")
+    assert main_turn[-1].system, "Claude Code sends a system prompt"
