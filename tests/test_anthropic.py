@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import anthropic
@@ -10,6 +11,7 @@ import jsonschema
 import pytest
 
 from chatmock_lab.core import ImagePart
+from chatmock_lab.providers.mock import SIGNATURE_PREFIX
 from tests.support import RecordingProvider, png_data_url, sse_events
 
 WEATHER = {
@@ -140,7 +142,7 @@ def test_raw_event_sequence_for_thinking_then_text(server) -> None:
         for n, d in events
         if d.get("delta", {}).get("type") == "signature_delta"
     )
-    assert signature.startswith("mock-sig-")
+    assert base64.b64decode(signature).startswith(SIGNATURE_PREFIX)
 
 
 def test_thinking_round_trip_through_the_sdk(claude) -> None:
@@ -153,7 +155,7 @@ def test_thinking_round_trip_through_the_sdk(claude) -> None:
     message = claude.messages.create(**request)
     assert [b.type for b in message.content] == ["thinking", "text"]
     assert "thinking budget of 2000 tokens" in message.content[0].thinking
-    assert message.content[0].signature.startswith("mock-sig-")
+    assert base64.b64decode(message.content[0].signature).startswith(SIGNATURE_PREFIX)
     with claude.messages.stream(**request) as stream:
         final = stream.get_final_message()
     assert [b.model_dump() for b in final.content] == [b.model_dump() for b in message.content]

@@ -1,11 +1,13 @@
 """Real command-line clients, installed from the npm registry, against the proxy.
 
 `.ci/run` installs them when npm is available and points at them with
-`CHATMOCK_CLAUDE_BIN`; elsewhere the tests look on PATH and skip with the reason.
+`CHATMOCK_CLAUDE_BIN` and `CHATMOCK_GEMINI_BIN`; elsewhere the tests look on PATH
+and skip with the reason.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -66,3 +68,42 @@ def test_claude_code_gets_an_answer_from_the_mock(tmp_path, start_server) -> Non
     assert main_turn, [r.model for r in recorder.requests]
     assert main_turn[-1].model.startswith("claude")
     assert main_turn[-1].system, "Claude Code sends a system prompt"
+
+
+def test_gemini_cli_gets_an_answer_from_the_mock(tmp_path, start_server) -> None:
+    gemini = _client_binary("CHATMOCK_GEMINI_BIN", "gemini")
+    recorder = RecordingProvider()
+    server = start_server(provider=recorder)
+    home = tmp_path / "home"
+    (home / ".gemini").mkdir(parents=True)
+    # API-key auth chosen up front; without it the CLI stops at "Invalid auth method selected".
+    settings = {
+        "selectedAuthType": "gemini-api-key",
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        "telemetry": {"enabled": False},
+        "usageStatisticsEnabled": False,
+    }
+    (home / ".gemini" / "settings.json").write_text(json.dumps(settings))
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    env = _offline_env(
+        home,
+        GOOGLE_GEMINI_BASE_URL=server.url,
+        GEMINI_API_KEY="test-gemini-key-not-a-secret",
+        GEMINI_CLI_TRUST_WORKSPACE="true",
+    )
+    result = subprocess.run(
+        [gemini, "-p", "Reply with the word mango"],
+        cwd=workspace,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "You said:" in result.stdout
+    assert "Reply with the word mango" in result.stdout
+    main_turn = [r for r in recorder.requests if "mango" in r.messages[-1].text()]
+    assert main_turn, [r.model for r in recorder.requests]
+    assert main_turn[-1].model.startswith("gemini")

@@ -10,6 +10,7 @@ the same whether the reply streams or not. A scenario file can script any reply.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import math
@@ -104,8 +105,12 @@ def _request_digest(request: ChatRequest) -> str:
     return hashlib.sha256(repr(request).encode()).hexdigest()
 
 
+SIGNATURE_PREFIX = b"chatmock-lab mock signature:"
+
+
 def _signature(text: str) -> str:
-    return "mock-sig-" + hashlib.sha256(text.encode()).hexdigest()[:40]
+    """A deterministic signature, base64 as Anthropic's and Gemini's are (clients check)."""
+    return base64.b64encode(SIGNATURE_PREFIX + hashlib.sha256(text.encode()).digest()).decode()
 
 
 class MockProvider:

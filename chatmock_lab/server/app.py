@@ -8,7 +8,13 @@ from quart import Quart, Response, request
 
 from chatmock_lab.config import Settings
 from chatmock_lab.providers import Provider, create_provider
-from chatmock_lab.server import admin_routes, anthropic_routes, model_routes, openai_routes
+from chatmock_lab.server import (
+    admin_routes,
+    anthropic_routes,
+    gemini_routes,
+    model_routes,
+    openai_routes,
+)
 from chatmock_lab.server.errors import install_error_handlers
 from chatmock_lab.server.state import ServerState, attach_state, server_state
 
@@ -33,9 +39,18 @@ def create_app(settings: Settings | None = None, *, provider: Provider | None = 
     app.register_blueprint(admin_routes.blueprint)
     # Many clients are configured with a base URL that lacks /v1, so every dialect route
     # is served under both.
-    for blueprint in (openai_routes.blueprint, anthropic_routes.blueprint, model_routes.blueprint):
+    dialects = (
+        openai_routes.blueprint,
+        anthropic_routes.blueprint,
+        gemini_routes.blueprint,
+        model_routes.blueprint,
+    )
+    for blueprint in dialects:
         app.register_blueprint(blueprint, url_prefix="/v1")
         app.register_blueprint(blueprint, url_prefix="", name=f"{blueprint.name}_unprefixed")
+    # Gemini's own API version; models there are always listed in Gemini's shape.
+    for blueprint in (gemini_routes.blueprint, model_routes.blueprint):
+        app.register_blueprint(blueprint, url_prefix="/v1beta", name=f"{blueprint.name}_v1beta")
     install_error_handlers(app)
 
     @app.after_request

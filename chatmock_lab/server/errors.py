@@ -14,7 +14,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.core import ProxyError, kind_for_status
-from chatmock_lab.dialects import anthropic, openai
+from chatmock_lab.dialects import anthropic, gemini, openai
 from chatmock_lab.server.responses import json_response
 
 logger = logging.getLogger(__name__)
@@ -24,17 +24,25 @@ ErrorRenderer = Callable[[ProxyError], tuple[int, dict[str, Any]]]
 _RENDERERS: dict[str, ErrorRenderer] = {
     "openai": openai.render_error,
     "anthropic": anthropic.render_error,
+    "gemini": gemini.render_error,
 }
+_GEMINI_METHODS = (":generateContent", ":streamGenerateContent", ":countTokens")
 
 
 def dialect_for_request() -> str:
     """Which dialect the current request speaks, by its path and, where paths are shared
     (`/v1/models`), by the headers only that dialect's clients send."""
-    segments = request.path.strip("/").split("/")
+    path = request.path
+    segments = path.strip("/").split("/")
     if segments[:2] == ["v1", "messages"] or segments[:1] == ["messages"]:
         return "anthropic"
+    if segments[:1] == ["v1beta"] or path.endswith(_GEMINI_METHODS):
+        return "gemini"
     if "anthropic-version" in request.headers:
         return "anthropic"
+    headers = request.headers
+    if "x-goog-api-key" in headers or "x-goog-api-client" in headers or "key" in request.args:
+        return "gemini"
     return "openai"
 
 
