@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from chatmock_lab import __version__
 from chatmock_lab.config import ConfigError, Settings, environment_variables
 from chatmock_lab.providers import available_providers
+from chatmock_lab.redact import RedactingFilter, redactor
 
 
 def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +47,36 @@ def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
         help="keep-alive on silent streams after this many seconds, 0 for never; default 15",
     )
     flag(
+        "--max-concurrency",
+        "max_concurrency",
+        type=int,
+        help="upstream requests at once; others wait in line; default 16",
+    )
+    flag(
+        "--queue-timeout",
+        "queue_timeout",
+        type=float,
+        help="seconds a request waits in line before a 429; default 30",
+    )
+    flag(
+        "--rate-limit",
+        "rate_limit",
+        type=float,
+        help="minimum seconds between upstream requests; an early one gets a 429",
+    )
+    flag(
+        "--wait", "wait", action="store_const", const=True, help="with --rate-limit: queue instead"
+    )
+    flag("--manual", "manual", action="store_const", const=True, help="approve each request")
+    flag("--retries", "retries", type=int, help="retries on 429, 5xx, lost connections; default 2")
+    flag("--connect-timeout", "connect_timeout", type=float, help="seconds; default 10")
+    flag(
+        "--first-byte-timeout",
+        "first_byte_timeout",
+        type=float,
+        help="seconds until the upstream starts answering; default 300",
+    )
+    flag(
         "--mock-chunk-chars",
         "mock_chunk_chars",
         type=int,
@@ -75,6 +106,9 @@ def _serve(args: argparse.Namespace) -> int:
         level=logging.DEBUG if settings.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Whatever any library logs, secrets are masked on the way out.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter(redactor))
     try:
         app = create_app(settings)
     except ValueError as exc:  # an unknown provider, a bad scenario file

@@ -28,6 +28,14 @@ class Settings:
     mock_delay_ms: float = 0.0
     scenario: Path | None = None
     keepalive_seconds: float = 15.0
+    max_concurrency: int = 16
+    queue_timeout: float = 30.0
+    rate_limit: float = 0.0
+    wait: bool = False
+    manual: bool = False
+    retries: int = 2
+    connect_timeout: float = 10.0
+    first_byte_timeout: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -61,6 +69,13 @@ class Settings:
             raise ConfigError(
                 f"keepalive_seconds: must not be negative, got {self.keepalive_seconds}"
             )
+        if self.max_concurrency < 1:
+            raise ConfigError(f"max_concurrency: must be at least 1, got {self.max_concurrency}")
+        for name in ("queue_timeout", "rate_limit", "connect_timeout", "first_byte_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must not be negative, got {getattr(self, name)}")
+        if self.retries < 0:
+            raise ConfigError(f"retries: must not be negative, got {self.retries}")
         if self.mock_delay_ms < 0:
             raise ConfigError(f"mock_delay_ms: must not be negative, got {self.mock_delay_ms}")
         return self
@@ -99,6 +114,14 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "mock_delay_ms": ("CHATMOCK_MOCK_DELAY_MS", _parse_float),
     "scenario": ("CHATMOCK_SCENARIO", Path),
     "keepalive_seconds": ("CHATMOCK_KEEPALIVE_SECONDS", _parse_float),
+    "max_concurrency": ("CHATMOCK_MAX_CONCURRENCY", _parse_int),
+    "queue_timeout": ("CHATMOCK_QUEUE_TIMEOUT", _parse_float),
+    "rate_limit": ("CHATMOCK_RATE_LIMIT", _parse_float),
+    "wait": ("CHATMOCK_WAIT", _parse_bool),
+    "manual": ("CHATMOCK_MANUAL", _parse_bool),
+    "retries": ("CHATMOCK_RETRIES", _parse_int),
+    "connect_timeout": ("CHATMOCK_CONNECT_TIMEOUT", _parse_float),
+    "first_byte_timeout": ("CHATMOCK_FIRST_BYTE_TIMEOUT", _parse_float),
 }
 
 

@@ -22,6 +22,7 @@ from chatmock_lab.core import (
     Error,
     Event,
     Finish,
+    FinishReason,
     ImagePart,
     InvalidRequest,
     Message,
@@ -33,6 +34,7 @@ from chatmock_lab.core import (
     TextDelta,
     TextPart,
     ToolCallDelta,
+    ToolCallEnd,
     ToolCallPart,
     ToolCallStart,
     ToolChoice,
@@ -786,3 +788,297 @@ def render_error(error: ProxyError) -> tuple[int, dict[str, Any]]:
             "code": code,
         }
     }
+
+
+# --------------------------------------------------------------------------- upstream (outbound)
+
+_UPSTREAM_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+# Effort for a thinking budget when the upstream knows only efforts (translator policy:
+# no vendor defines the mapping).
+_EFFORT_FOR_BUDGET = ((2048, "low"), (8192, "medium"))
+
+
+def effort_for(reasoning: ReasoningConfig) -> str:
+    if reasoning.effort is not None:
+        return reasoning.effort
+    if reasoning.budget_tokens is not None:
+        for limit, effort in _EFFORT_FOR_BUDGET:
+            if reasoning.budget_tokens < limit:
+                return effort
+        return "high"
+    return "medium"
+
+
+def _upstream_user_content(parts: list[Any], dropped: list[str], where: str) -> Any:
+    if all(isinstance(p, TextPart) for p in parts) and len(parts) == 1:
+        return parts[0].text
+    content: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, TextPart):
+            content.append({"type": "text", "text": part.text})
+        elif isinstance(part, ImagePart):
+            image: dict[str, Any] = {"url": part.as_url()}
+            if part.detail:
+                image["detail"] = part.detail
+            content.append({"type": "image_url", "image_url": image})
+        elif isinstance(part, DocumentPart):
+            if part.text is not None:
+                title = f"{part.title}\n\n" if part.title else ""
+                content.append({"type": "text", "text": title + part.text})
+            elif part.data is not None:
+                file = {"file_data": f"data:{part.media_type};base64,{part.data}"}
+                if part.title:
+                    file["filename"] = part.title
+                content.append({"type": "file", "file": file})
+            else:
+                dropped.append(
+                    f"{where}: a document by URL ({part.url}) has no Chat Completions form"
+                )
+        else:
+            dropped.append(f"{where}: {type(part).__name__} has no place in a user message")
+    return content
+
+
+def _upstream_messages(request: ChatRequest, dropped: list[str]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": "\n\n".join(p.text for p in request.system)})
+    for i, message in enumerate(request.messages):
+        where = f"messages[{i}]"
+        if message.role == "system":
+            messages.append({"role": "system", "content": message.text()})
+        elif message.role == "user":
+            messages.append(
+                {"role": "user", "content": _upstream_user_content(message.parts, dropped, where)}
+            )
+        elif message.role == "assistant":
+            text = message.text()
+            calls = [_tool_call_json(p) for p in message.parts if isinstance(p, ToolCallPart)]
+            if any(isinstance(p, ReasoningPart) for p in message.parts):
+                dropped.append(f"{where}: reasoning blocks are not sent back to Chat Completions")
+            entry: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if calls:
+                entry["tool_calls"] = calls
+            messages.append(entry)
+        else:
+            for part in message.parts:
+                if isinstance(part, ToolResultPart):
+                    if any(isinstance(p, ImagePart) for p in part.content):
+                        dropped.append(f"{where}: images in tool results are not carried over")
+                    text = part.text()
+                    if part.is_error:
+                        text = f"Error: {text}"
+                    messages.append(
+                        {"role": "tool", "tool_call_id": part.tool_call_id, "content": text}
+                    )
+    return messages
+
+
+def _upstream_tool_choice(choice: ToolChoice) -> Any:
+    if not choice.allowed:
+        return choice.mode
+    if len(choice.allowed) == 1 and choice.mode == "required":
+        return {"type": "function", "function": {"name": choice.allowed[0]}}
+    return {
+        "type": "allowed_tools",
+        "allowed_tools": {
+            "mode": "required" if choice.mode == "required" else "auto",
+            "tools": [{"type": "function", "function": {"name": n}} for n in choice.allowed],
+        },
+    }
+
+
+def build_upstream_request(
+    request: ChatRequest, *, max_tokens_field: str = "max_completion_tokens"
+) -> tuple[dict[str, Any], list[str]]:
+    """A streaming Chat Completions body for an OpenAI-compatible upstream, and what could
+    not be carried over."""
+    dropped: list[str] = []
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": _upstream_messages(request, dropped),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    **({"description": t.description} if t.description else {}),
+                    "parameters": t.parameters,
+                    **({"strict": t.strict} if t.strict is not None else {}),
+                },
+            }
+            for t in request.tools
+        ]
+        if request.tool_choice is not None:
+            body["tool_choice"] = _upstream_tool_choice(request.tool_choice)
+        if request.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+    elif request.tool_choice is not None and request.tool_choice.mode != "none":
+        dropped.append("tool_choice: no tools to choose from")
+    if request.max_tokens is not None:
+        body[max_tokens_field] = request.max_tokens
+    optional_fields = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "seed": request.seed,
+        "presence_penalty": request.presence_penalty,
+        "frequency_penalty": request.frequency_penalty,
+        "user": request.user,
+    }
+    body.update({k: v for k, v in optional_fields.items() if v is not None})
+    if request.stop:
+        body["stop"] = request.stop
+    if request.top_k is not None:
+        dropped.append("top_k: Chat Completions has no top_k")
+    if request.reasoning is not None:
+        body["reasoning_effort"] = effort_for(request.reasoning)
+    fmt = request.response_format
+    if fmt is not None and fmt.type == "json_schema":
+        spec: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema or {}}
+        if fmt.strict is not None:
+            spec["strict"] = fmt.strict
+        body["response_format"] = {"type": "json_schema", "json_schema": spec}
+    elif fmt is not None:
+        body["response_format"] = {"type": fmt.type}
+    return body, dropped
+
+
+def _usage_from(raw: dict[str, Any]) -> Usage:
+    prompt = raw.get("prompt_tokens_details") or {}
+    completion = raw.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=int(raw.get("prompt_tokens") or 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(prompt.get("cached_tokens") or 0),
+        cache_write_tokens=int(prompt.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(completion.get("reasoning_tokens") or 0),
+    )
+
+
+def upstream_error(payload: Any, status: int) -> ProxyError:
+    """An upstream's error body (OpenAI's shape, or anything) as a ProxyError with its status."""
+    message = None
+    code = None
+    if isinstance(payload, dict):
+        error = payload.get("error", payload)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("detail")
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+        elif isinstance(error, str):
+            message = error
+        message = message or payload.get("detail") or payload.get("message")
+    elif isinstance(payload, str) and payload.strip():
+        message = payload.strip()[:500]
+    return ProxyError(
+        f"Upstream error {status}: {message or 'no details'}",
+        status=status if status >= 400 else 502,
+        code=code,
+    )
+
+
+class UpstreamChatStream:
+    """Chat Completions chunks from an upstream in, canonical events out.
+
+    Tool-call fragments join by `tool_calls[].index`; a new id at an index already in
+    use opens a new call (servers that put every parallel call at index 0); choices
+    split across indexes (Copilot) merge into one answer; the usage-only final chunk is
+    kept; the finish comes once, after everything else."""
+
+    def __init__(self) -> None:
+        # (choice index, tool_calls index) -> (canonical index, call id)
+        self._calls: dict[tuple[int, int], tuple[int, str]] = {}
+        self._next_index = 0
+        self._open: list[int] = []
+        self._reason: FinishReason | None = None
+        self.done = False
+
+    def feed(self, payload: Any) -> list[Event]:
+        if not isinstance(payload, dict):
+            return [
+                Error(ProxyError("Upstream sent a chunk that is not a JSON object", status=502))
+            ]
+        if payload.get("error"):
+            self.done = True
+            return [Error(upstream_error(payload, 502))]
+        events: list[Event] = []
+        for choice in payload.get("choices") or []:
+            events += self._choice(choice)
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            events.append(_usage_from(usage))
+        return events
+
+    def _choice(self, choice: dict[str, Any]) -> list[Event]:
+        events: list[Event] = []
+        delta = choice.get("delta") or choice.get("message") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            events.append(ReasoningDelta(reasoning))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(TextDelta(content))
+        choice_index = int(choice.get("index") or 0)
+        for position, call in enumerate(delta.get("tool_calls") or []):
+            events += self._tool_call(choice_index, position, call)
+        reason = choice.get("finish_reason")
+        if reason:
+            self._reason = _UPSTREAM_FINISH.get(reason, "stop")
+        return events
+
+    def _tool_call(self, choice_index: int, position: int, call: dict[str, Any]) -> list[Event]:
+        events: list[Event] = []
+        key = (choice_index, int(call.get("index", position)))
+        function = call.get("function") or {}
+        call_id = call.get("id")
+        known = self._calls.get(key)
+        if call_id and (known is None or known[1] != call_id):
+            index = self._next_index
+            self._next_index += 1
+            self._calls[key] = (index, call_id)
+            self._open.append(index)
+            events.append(ToolCallStart(index=index, id=call_id, name=function.get("name") or ""))
+        elif known is None:
+            return events  # a fragment for a call that never started: nothing to join it to
+        index = self._calls[key][0]
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            events.append(ToolCallDelta(index=index, arguments=arguments))
+        elif isinstance(arguments, dict):
+            events.append(ToolCallDelta(index=index, arguments=json.dumps(arguments)))
+        return events
+
+    def close(self) -> list[Event]:
+        """End of the upstream stream: close calls and finish, once."""
+        events: list[Event] = [ToolCallEnd(index=i) for i in self._open]
+        reason = self._reason or "stop"
+        if self._open and reason == "stop":
+            reason = "tool_calls"
+        self._open = []
+        events.append(Finish(reason=reason))
+        return events
+
+    @property
+    def finished(self) -> bool:
+        """Whether the upstream said how the answer ended (a finish reason)."""
+        return self._reason is not None
+
+
+def events_from_completion(body: dict[str, Any]) -> list[Event]:
+    """A whole `chat.completion` (an upstream that ignored `stream: true`) as events."""
+    stream = UpstreamChatStream()
+    events: list[Event] = []
+    for choice in body.get("choices") or []:
+        events += stream._choice(choice)
+    if isinstance(body.get("usage"), dict):
+        events.append(_usage_from(body["usage"]))
+    return events + stream.close()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from chatmock_lab.config import Settings
+from chatmock_lab.limits import RetryPolicy
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, Provider
+from chatmock_lab.providers.http import HttpUpstream, Timeouts
+
+ProviderFactory = Callable[[Settings, Mapping[str, str]], Provider]
 
 
-def _create_mock(settings: Settings) -> Provider:
+def _create_mock(settings: Settings, env: Mapping[str, str]) -> Provider:
     from chatmock_lab.providers.mock import MockOptions, MockProvider
     from chatmock_lab.providers.scenario import load_scenario
 
@@ -22,20 +26,53 @@ def _create_mock(settings: Settings) -> Provider:
     )
 
 
-_FACTORIES: dict[str, Callable[[Settings], Provider]] = {"mock": _create_mock}
+def http_upstream(name: str, settings: Settings) -> HttpUpstream:
+    """The HTTP client settings every real upstream shares."""
+    return HttpUpstream(
+        name,
+        timeouts=Timeouts(connect=settings.connect_timeout, first_byte=settings.first_byte_timeout),
+        retry=RetryPolicy(max_retries=settings.retries),
+    )
+
+
+def _openai_compatible(name: str) -> ProviderFactory:
+    def create(settings: Settings, env: Mapping[str, str]) -> Provider:
+        from chatmock_lab.providers.openai_compatible import SPECS, OpenAICompatibleProvider
+
+        return OpenAICompatibleProvider(SPECS[name], env, http_upstream(name, settings))
+
+    return create
+
+
+_FACTORIES: dict[str, ProviderFactory] = {
+    "mock": _create_mock,
+    "grok": _openai_compatible("grok"),
+    "openrouter": _openai_compatible("openrouter"),
+    "openai": _openai_compatible("openai"),
+}
 
 
 def available_providers() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def create_provider(name: str, settings: Settings) -> Provider:
-    """Build the named provider; an unknown name is a `ValueError` listing the known ones."""
+def create_provider(
+    name: str, settings: Settings, env: Mapping[str, str] | None = None
+) -> Provider:
+    """Build the named provider; an unknown name is a `ValueError` listing the known ones.
+    Building never touches the network: credentials are checked when a request comes."""
     factory = _FACTORIES.get(name)
     if factory is None:
         known = ", ".join(available_providers())
         raise ValueError(f"unknown provider {name!r} (available: {known})")
-    return factory(settings)
+    return factory(settings, env or {})
+
+
+def secret_variables() -> list[str]:
+    """Environment variables that hold provider credentials, for masking in logs."""
+    from chatmock_lab.providers.openai_compatible import SPECS
+
+    return [spec.key_variable for spec in SPECS.values()]
 
 
 __all__ = [
@@ -44,4 +81,6 @@ __all__ = [
     "Provider",
     "available_providers",
     "create_provider",
+    "http_upstream",
+    "secret_variables",
 ]

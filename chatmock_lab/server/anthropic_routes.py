@@ -7,11 +7,10 @@ import uuid
 from quart import Blueprint, Response, request
 
 from chatmock_lab import tokens
-from chatmock_lab.core import acollect
 from chatmock_lab.dialects import anthropic
 from chatmock_lab.dialects.fields import decode_json_body
 from chatmock_lab.server.dispatch import keepalive_seconds, open_stream
-from chatmock_lab.server.responses import json_response, render_events, sse_response
+from chatmock_lab.server.responses import collect_events, json_response, render_events, sse_response
 
 blueprint = Blueprint("anthropic", __name__)
 
@@ -32,7 +31,7 @@ async def messages() -> Response:
             id=ident, model=chat.model, include_thinking=options.include_thinking
         )
         return sse_response(render_events(events, renderer, keepalive=keepalive_seconds()))
-    response = await acollect(events)
+    response = await collect_events(events)
     return json_response(
         anthropic.render_response(
             response, id=ident, model=chat.model, include_thinking=options.include_thinking

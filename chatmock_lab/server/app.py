@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 from quart import Quart, Response, request
 
 from chatmock_lab.config import Settings
-from chatmock_lab.providers import Provider, create_provider
+from chatmock_lab.limits import Approver, Gate, RateLimiter, TerminalApprover
+from chatmock_lab.providers import Provider, create_provider, secret_variables
+from chatmock_lab.redact import redactor
 from chatmock_lab.server import (
     admin_routes,
     anthropic_routes,
@@ -21,20 +25,37 @@ from chatmock_lab.server.state import ServerState, attach_state, server_state
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, provider: Provider | None = None) -> Quart:
-    """A ready-to-serve app; `provider` overrides the one named in the settings."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    provider: Provider | None = None,
+    env: Mapping[str, str] | None = None,
+    approver: Approver | None = None,
+) -> Quart:
+    """A ready-to-serve app. `provider` replaces the one named in the settings; `env` is
+    where provider credentials and base URLs are read (default: the process
+    environment); `approver` is asked before each upstream request (default: the
+    terminal when `settings.manual`)."""
     settings = settings or Settings()
+    env = os.environ if env is None else env
+    for variable in secret_variables():
+        redactor.add(env.get(variable))
     app = Quart("chatmock_lab")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # Streams are timed by their provider, not by a blanket limit (Quart's default is 60 s).
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
-    attach_state(
-        app.extensions,
-        ServerState(
-            settings=settings, provider=provider or create_provider(settings.provider, settings)
-        ),
+    state = ServerState(
+        settings=settings,
+        env=env,
+        gate=Gate(settings.max_concurrency, settings.queue_timeout),
+        rate_limiter=RateLimiter(settings.rate_limit, wait=settings.wait),
+        approver=approver or (TerminalApprover() if settings.manual else None),
     )
+    # Fail at startup, not at the first request, on an unknown provider or bad scenario.
+    default = provider or create_provider(settings.provider, settings, env)
+    state.providers[settings.provider] = default
+    attach_state(app.extensions, state)
 
     app.register_blueprint(admin_routes.blueprint)
     # Many clients are configured with a base URL that lacks /v1, so every dialect route
@@ -60,8 +81,21 @@ def create_app(settings: Settings | None = None, *, provider: Provider | None = 
             logger.debug("%s %s -> %s", request.method, request.path, response.status_code)
         return response
 
+    @app.before_request
+    async def _log_request() -> None:
+        if settings.verbose and logger.isEnabledFor(logging.DEBUG):
+            redactor.add_from_headers(request.headers)
+            body = await request.get_data(as_text=True)
+            logger.debug(
+                "%s %s headers=%s body=%s",
+                request.method,
+                request.full_path.rstrip("?"),
+                redactor.headers(request.headers),
+                redactor.text(body[:65536]) or "-",
+            )
+
     @app.after_serving
-    async def _close_provider() -> None:
-        await server_state().provider.aclose()
+    async def _close_providers() -> None:
+        await server_state().aclose()
 
     return app

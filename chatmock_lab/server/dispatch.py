@@ -1,28 +1,69 @@
-"""From a canonical request to a running event stream: the one path every dialect takes."""
+"""From a canonical request to a running event stream: the one path every dialect takes.
+
+Provider choice, model mapping, approval, the Gate (held for the whole stream), the rate
+limit, then the provider; the first event is awaited so that a failure before any
+output becomes an HTTP error in the caller's dialect.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 
-from chatmock_lab.core import ChatRequest, Event
-from chatmock_lab.server.responses import prime
-from chatmock_lab.server.state import server_state
+from quart import request
+
+from chatmock_lab.core import ChatRequest, Event, ProxyError
+from chatmock_lab.limits import ApprovalRequest
+from chatmock_lab.providers import Provider
+from chatmock_lab.server.responses import aclose_events, prime
+from chatmock_lab.server.state import ServerState, server_state
 
 logger = logging.getLogger(__name__)
 
 
+def select_provider(model: str) -> tuple[Provider, str]:
+    return server_state().select(model, request.args.get("provider"))
+
+
 async def open_stream(
-    request: ChatRequest, *, dropped: list[str] | None = None
+    chat: ChatRequest, *, dropped: list[str] | None = None
 ) -> AsyncIterator[Event]:
-    """Hand the request to the provider and wait for its first event, so that a failure
-    before any output raises here (and becomes an HTTP error in the caller's dialect)."""
     state = server_state()
     for note in dropped or ():
         logger.debug("not carried over: %s", note)
-    provider = state.provider
-    request.model = provider.map_model(request.model)
-    return await prime(provider.stream(request))
+    provider, model = select_provider(chat.model)
+    chat.model = provider.map_model(model)
+    return await prime(_guarded(state, provider, chat))
+
+
+async def _guarded(
+    state: ServerState, provider: Provider, chat: ChatRequest
+) -> AsyncIterator[Event]:
+    # Everything runs inside the generator, so that a generator closed before it started
+    # holds nothing, and one closed at any later point releases its permit.
+    if state.approver is not None:
+        summary = f"{len(chat.messages)} message(s), last: {_last_text(chat)!r}"
+        if not await state.approver(ApprovalRequest(provider.name, chat.model, summary)):
+            raise ProxyError(
+                "The request was refused by the operator (--manual)", kind="permission"
+            )
+    permit = await state.gate.acquire()
+    try:
+        await state.rate_limiter.admit()
+        events = provider.stream(chat)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await aclose_events(events)
+    finally:
+        permit.release()
+
+
+def _last_text(chat: ChatRequest) -> str:
+    last = chat.last_user_message()
+    text = last.text() if last is not None else ""
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def keepalive_seconds() -> float:

@@ -8,11 +8,12 @@ import uuid
 from quart import Blueprint, Response, request
 
 from chatmock_lab import tokens
-from chatmock_lab.core import InvalidRequest, ProxyError, acollect
+from chatmock_lab.core import InvalidRequest, ProxyError
 from chatmock_lab.dialects import gemini
 from chatmock_lab.dialects.fields import decode_json_body, expect_object
 from chatmock_lab.server.dispatch import keepalive_seconds, open_stream
 from chatmock_lab.server.responses import (
+    collect_events,
     json_response,
     render_events,
     sse_response,
@@ -56,7 +57,7 @@ async def _generate(body: object, model: str, *, stream: bool) -> Response:
         if sse:
             return sse_response(frames)
         return stream_response(frames, "application/json; charset=utf-8")
-    response = await acollect(events)
+    response = await collect_events(events)
     return json_response(
         gemini.render_response(
             response, id=ident, model=chat.model, include_thoughts=options.include_thoughts

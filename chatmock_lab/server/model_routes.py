@@ -14,7 +14,7 @@ from quart import Blueprint, Response, request
 
 from chatmock_lab.core import InvalidRequest, ProxyError
 from chatmock_lab.dialects import anthropic, gemini, openai
-from chatmock_lab.providers import ModelInfo
+from chatmock_lab.providers import ModelInfo, Provider
 from chatmock_lab.server.errors import dialect_for_request
 from chatmock_lab.server.responses import json_response
 from chatmock_lab.server.state import server_state
@@ -57,10 +57,16 @@ def _page_bounds() -> tuple[int, int]:
     return offset, min(int(raw_size), _MAX_PAGE_SIZE)
 
 
+def _provider() -> Provider:
+    requested = request.args.get("provider")
+    state = server_state()
+    return state.provider_named(requested, param="provider") if requested else state.provider
+
+
 @blueprint.get("/models")
 async def list_models() -> Response:
     dialect = dialect_for_request()
-    models = await server_state().provider.models()
+    models = await _provider().models()
     if dialect == "gemini":
         offset, size = _page_bounds()
         page = models[offset : offset + size]
@@ -80,7 +86,7 @@ async def get_model(model_id: str) -> Response:
     dialect = dialect_for_request()
     if dialect == "gemini":
         model_id = gemini.model_id(model_id)
-    model = await server_state().provider.model(model_id)
+    model = await _provider().model(model_id)
     if model is None:
         raise ProxyError(f"The model {model_id!r} does not exist", kind="not_found", param="model")
     return json_response(_render(model, dialect))

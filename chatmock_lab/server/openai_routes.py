@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 
 from quart import Blueprint, Response, request, stream_with_context
 
-from chatmock_lab.core import ChatRequest, ChatResponse, Event, acollect
+from chatmock_lab.core import ChatRequest, ChatResponse, Event
 from chatmock_lab.dialects import openai
 from chatmock_lab.dialects.fields import decode_json_body
-from chatmock_lab.server.dispatch import keepalive_seconds, open_stream
-from chatmock_lab.server.responses import json_response, render_events, sse_response
-from chatmock_lab.server.state import server_state
+from chatmock_lab.server.dispatch import keepalive_seconds, open_stream, select_provider
+from chatmock_lab.server.responses import collect_events, json_response, render_events, sse_response
 
 blueprint = Blueprint("openai", __name__)
 
@@ -36,7 +35,7 @@ async def chat_completions() -> Response:
             id=ident, model=chat.model, created=created, include_usage=options.include_usage
         )
         return sse_response(render_events(events, renderer, keepalive=keepalive_seconds()))
-    response = await acollect(events)
+    response = await collect_events(events)
     return json_response(
         openai.render_response(response, id=ident, model=chat.model, created=created)
     )
@@ -56,9 +55,9 @@ async def completions() -> Response:
     model = completion.requests[0].model
     first = await open_stream(completion.requests[0])
     if not completion.options.stream:
-        responses: list[ChatResponse] = [await acollect(first)]
+        responses: list[ChatResponse] = [await collect_events(first)]
         for chat in completion.requests[1:]:
-            responses.append(await acollect(await open_stream(chat)))
+            responses.append(await collect_events(await open_stream(chat)))
         return json_response(
             openai.render_completion(
                 responses,
@@ -103,7 +102,8 @@ async def completions() -> Response:
 @blueprint.post("/embeddings")
 async def embeddings() -> Response:
     embedding, options = openai.parse_embedding_request(await read_json())
-    result = await server_state().provider.embed(embedding)
+    provider, embedding.model = select_provider(embedding.model)
+    result = await provider.embed(embedding)
     return json_response(
         openai.render_embeddings(
             result.vectors,

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from quart import Response
 
-from chatmock_lab.core import Error, Event, ProxyError
+from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, acollect
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +107,10 @@ async def prime(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
     except StopAsyncIteration:
         first = None
     except BaseException:
-        await _aclose(events)
+        await aclose_events(events)
         raise
     if isinstance(first, Error):
-        await _aclose(events)
+        await aclose_events(events)
         raise first.error
 
     async def chained() -> AsyncIterator[Event]:
@@ -120,12 +120,12 @@ async def prime(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
             async for event in events:
                 yield event
         finally:
-            await _aclose(events)
+            await aclose_events(events)
 
     return chained()
 
 
-async def _aclose(events: AsyncIterator[Event]) -> None:
+async def aclose_events(events: AsyncIterator[Event]) -> None:
     aclose = getattr(events, "aclose", None)
     if aclose is not None:
         await aclose()
@@ -155,10 +155,18 @@ async def render_events(
         for frame in renderer.feed(Error(error)):
             yield frame
     finally:
-        await _aclose(source)
-        await _aclose(events)
+        await aclose_events(source)
+        await aclose_events(events)
     for frame in renderer.finish():
         yield frame
+
+
+async def collect_events(events: AsyncIterator[Event]) -> ChatResponse:
+    """The events collected; the stream is closed even when the client went away."""
+    try:
+        return await acollect(events)
+    finally:
+        await aclose_events(events)
 
 
 def stream_response(frames: AsyncIterator[bytes], content_type: str) -> Response:

@@ -1,0 +1,189 @@
+"""Talking to an upstream over httpx: retries, timeouts, upstream errors, masked logs.
+
+Every provider that calls a real upstream goes through `HttpUpstream`, so retries on
+429/5xx and connection errors (before anything reached the client), the connect and
+first-byte timeouts, and verbose logging with secrets masked behave the same for all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from chatmock_lab.core import ProxyError
+from chatmock_lab.dialects.openai import upstream_error
+from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from chatmock_lab.redact import redactor
+
+logger = logging.getLogger("chatmock_lab.upstream")
+
+# Verbose logs show at most this much of one body.
+_LOG_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 10.0
+    # Until the upstream starts answering. After that there is deliberately no idle
+    # timeout: some upstreams stay silent for a minute while preparing a tool call.
+    first_byte: float = 300.0
+
+
+def _loggable(body: Any) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    if len(text) > _LOG_BODY_LIMIT:
+        text = text[:_LOG_BODY_LIMIT] + f"... ({len(text)} characters)"
+    return redactor.text(text)
+
+
+class HttpUpstream:
+    """One upstream's HTTP client, created lazily on the loop that serves requests."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    connect=self.timeouts.connect, read=None, write=60.0, pool=None
+                ),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def open(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json_body: Any = None,
+    ) -> httpx.Response:
+        """A response with a status below 400 whose body is not read yet (the caller
+        closes it). Retryable failures are retried; the rest raise `ProxyError`."""
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "-> %s %s %s headers=%s body=%s",
+                self.name,
+                method,
+                url,
+                redactor.headers(headers),
+                _loggable(json_body) if json_body is not None else "-",
+            )
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self.client.build_request(method, url, headers=headers, json=json_body)
+            try:
+                response = await asyncio.wait_for(
+                    self.client.send(request, stream=True), self.timeouts.first_byte
+                )
+            except asyncio.TimeoutError:
+                raise ProxyError(
+                    f"{self.name} did not answer within {self.timeouts.first_byte:g} s"
+                    " (--first-byte-timeout)",
+                    kind="timeout",
+                    status=504,
+                ) from None
+            except httpx.TransportError as exc:
+                delay = self.retry.delay(attempt)
+                if delay is None:
+                    raise ProxyError(
+                        f"Cannot reach {self.name} at {request.url.host}:"
+                        f" {type(exc).__name__} {exc}".rstrip(),
+                        kind="api_error",
+                        status=502,
+                    ) from None
+                logger.info(
+                    "%s: %s, retry %d in %.2f s", self.name, type(exc).__name__, attempt, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            if response.status_code < 400:
+                logger.debug("<- %s %s", self.name, response.status_code)
+                return response
+            raw = await response.aread()
+            await response.aclose()
+            try:
+                payload: Any = json.loads(raw)
+            except ValueError:
+                payload = raw.decode(errors="replace")
+            error = upstream_error(payload, response.status_code)
+            error.retry_after = parse_retry_after(response.headers.get("retry-after"))
+            logger.debug("<- %s %s %s", self.name, response.status_code, _loggable(payload))
+            if response.status_code in RETRYABLE_STATUSES:
+                delay = self.retry.delay(attempt, error.retry_after)
+                if delay is not None:
+                    logger.info(
+                        "%s answered %d, retry %d in %.2f s",
+                        self.name,
+                        response.status_code,
+                        attempt,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+            raise error
+
+    async def request_json(
+        self, method: str, url: str, *, headers: Mapping[str, str], json_body: Any = None
+    ) -> Any:
+        response = await self.open(method, url, headers=headers, json_body=json_body)
+        try:
+            raw = await response.aread()
+        except httpx.TransportError as exc:
+            raise ProxyError(f"{self.name} broke off its answer: {exc}", status=502) from None
+        finally:
+            await response.aclose()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ProxyError(
+                f"{self.name} answered with something that is not JSON", status=502
+            ) from None
+
+    async def lines(self, response: httpx.Response) -> AsyncIterator[str]:
+        """The response's lines; the first must come within the first-byte timeout, later
+        ones may take as long as they take. Logged (masked) in verbose mode."""
+        iterator = response.aiter_lines()
+        try:
+            first = await asyncio.wait_for(anext(iterator), self.timeouts.first_byte)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise ProxyError(
+                f"{self.name} sent no data within {self.timeouts.first_byte:g} s"
+                " (--first-byte-timeout)",
+                kind="timeout",
+                status=504,
+            ) from None
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            logger.debug("<- %s | %s", self.name, redactor.text(first))
+        yield first
+        async for line in iterator:
+            if debug and line:
+                logger.debug("<- %s | %s", self.name, redactor.text(line))
+            yield line

@@ -1,0 +1,219 @@
+"""Upstreams that speak OpenAI's Chat Completions: xAI Grok, OpenRouter, and any
+OpenAI-compatible server (OpenAI itself, Ollama, vLLM, LM Studio).
+
+One implementation; each named provider differs only in its default base URL, the
+variable holding its key, its extra headers and its name for the token limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+
+from chatmock_lab.core import ChatRequest, EmbeddingRequest, Error, Event, ProxyError
+from chatmock_lab.dialects.openai import (
+    UpstreamChatStream,
+    build_upstream_request,
+    events_from_completion,
+)
+from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
+from chatmock_lab.providers.http import HttpUpstream
+from chatmock_lab.sse import SSEDecoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSpec:
+    name: str
+    default_base_url: str
+    base_url_variable: str
+    key_variable: str
+    key_required: bool
+    # Chat Completions' token limit: OpenAI's reasoning models reject `max_tokens`.
+    max_tokens_field: str = "max_tokens"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+SPECS: dict[str, UpstreamSpec] = {
+    "grok": UpstreamSpec(
+        name="grok",
+        default_base_url="https://api.x.ai/v1",
+        base_url_variable="CHATMOCK_GROK_BASE_URL",
+        key_variable="XAI_API_KEY",
+        key_required=True,
+    ),
+    "openrouter": UpstreamSpec(
+        name="openrouter",
+        default_base_url="https://openrouter.ai/api/v1",
+        base_url_variable="CHATMOCK_OPENROUTER_BASE_URL",
+        key_variable="OPENROUTER_API_KEY",
+        key_required=True,
+        # OpenRouter's attribution headers: who is calling, shown in its rankings.
+        headers={
+            "HTTP-Referer": "https://github.com/chatmock-lab/chatmock-lab",
+            "X-Title": "chatmock-lab",
+        },
+    ),
+    "openai": UpstreamSpec(
+        name="openai",
+        default_base_url="https://api.openai.com/v1",
+        base_url_variable="CHATMOCK_OPENAI_BASE_URL",
+        key_variable="OPENAI_API_KEY",
+        # Local servers (Ollama, vLLM, LM Studio) need no key.
+        key_required=False,
+    ),
+}
+
+
+class OpenAICompatibleProvider:
+    def __init__(self, spec: UpstreamSpec, env: Mapping[str, str], http: HttpUpstream) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.base_url = (env.get(spec.base_url_variable) or spec.default_base_url).rstrip("/")
+        self.api_key = env.get(spec.key_variable) or None
+        self.http = http
+        host = urlsplit(self.base_url).hostname or ""
+        self.max_tokens_field = (
+            "max_completion_tokens" if host == "api.openai.com" else spec.max_tokens_field
+        )
+
+    def __repr__(self) -> str:
+        # Never the key: reprs end up in logs and tracebacks.
+        return f"OpenAICompatibleProvider({self.name!r}, base_url={self.base_url!r})"
+
+    def _headers(self) -> dict[str, str]:
+        if self.api_key is None and self.spec.key_required:
+            raise ProxyError(
+                f"The {self.name} provider needs an API key: set {self.spec.key_variable}",
+                kind="authentication",
+            )
+        headers = {"accept": "text/event-stream", **self.spec.headers}
+        if self.api_key is not None:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def map_model(self, model: str) -> str:
+        return model
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def models(self) -> list[ModelInfo]:
+        payload = await self.http.request_json(
+            "GET", f"{self.base_url}/models", headers=self._headers()
+        )
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise ProxyError(f"{self.name} answered /models without a `data` list", status=502)
+        return [
+            ModelInfo(
+                id=str(item["id"]),
+                owned_by=str(item.get("owned_by") or self.name),
+                created=int(item.get("created") or 0),
+                context_window=item.get("context_length"),
+            )
+            for item in data
+            if isinstance(item, dict) and item.get("id")
+        ]
+
+    async def model(self, model_id: str) -> ModelInfo | None:
+        for model in await self.models():
+            if model.id == model_id:
+                return model
+        return None
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        body: dict[str, object] = {
+            "model": request.model,
+            "input": request.inputs,
+            "encoding_format": "float",
+        }
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        payload = await self.http.request_json(
+            "POST", f"{self.base_url}/embeddings", headers=self._headers(), json_body=body
+        )
+        try:
+            rows = sorted(payload["data"], key=lambda row: row.get("index", 0))
+            vectors = [[float(v) for v in row["embedding"]] for row in rows]
+        except (KeyError, TypeError, ValueError):
+            raise ProxyError(
+                f"{self.name} answered /embeddings in an unknown shape", status=502
+            ) from None
+        usage = payload.get("usage") or {}
+        return EmbeddingResult(vectors=vectors, input_tokens=int(usage.get("prompt_tokens") or 0))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        headers = self._headers()
+        body, dropped = build_upstream_request(request, max_tokens_field=self.max_tokens_field)
+        for note in dropped:
+            logger.debug("%s: not carried over: %s", self.name, note)
+        started = time.monotonic()
+        response = await self.http.open(
+            "POST", f"{self.base_url}/chat/completions", headers=headers, json_body=body
+        )
+        try:
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                # An upstream that ignored `stream: true` and answered in one piece.
+                for event in events_from_completion(json.loads(await response.aread())):
+                    yield event
+                return
+            async for event in self._events(response):
+                yield event
+        except httpx.TransportError as exc:
+            yield Error(
+                ProxyError(
+                    f"{self.name} broke off the stream after"
+                    f" {time.monotonic() - started:.1f} s: {type(exc).__name__}",
+                    status=502,
+                )
+            )
+        except ValueError:
+            yield Error(
+                ProxyError(f"{self.name} answered with something that is not JSON", status=502)
+            )
+        finally:
+            await response.aclose()
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
+        decoder = SSEDecoder()
+        parser = UpstreamChatStream()
+        said_done = False
+        async for line in self.http.lines(response):
+            frame = decoder.feed_line(line)
+            if frame is None:
+                continue
+            if frame.data.strip() == "[DONE]":
+                said_done = True
+                break
+            try:
+                payload = json.loads(frame.data)
+            except ValueError:
+                yield Error(
+                    ProxyError(
+                        f"{self.name} sent a malformed stream line: {frame.data[:80]!r}", status=502
+                    )
+                )
+                return
+            for event in parser.feed(payload):
+                yield event
+            if parser.done:
+                return
+        else:
+            frame = decoder.flush()
+            if frame is not None and frame.data.strip() != "[DONE]":
+                for event in parser.feed(json.loads(frame.data)):
+                    yield event
+        if not (parser.finished or said_done):
+            # The connection closed cleanly but the answer never said it was complete.
+            yield Error(ProxyError(f"{self.name} ended the stream before finishing", status=502))
+            return
+        for event in parser.close():
+            yield event

@@ -1,0 +1,46 @@
+"""Decoding Server-Sent Events, line by line, as upstreams send them.
+
+A frame is a run of lines ended by a blank line: `event:` names it, `data:` lines are
+joined with newlines, lines starting with `:` are comments. `\\r\\n` and `\\n` both end
+lines (httpx's `aiter_lines` already splits on either).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True, frozen=True)
+class SSEEvent:
+    event: str
+    data: str
+
+
+class SSEDecoder:
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed_line(self, line: str) -> SSEEvent | None:
+        """Take one line (without its ending); return the frame a blank line completes."""
+        line = line.rstrip("\r")
+        if not line:
+            return self.flush()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+    def flush(self) -> SSEEvent | None:
+        """The pending frame, if any; call it too when a stream ends without a blank line."""
+        if not self._data:
+            self._event = ""
+            return None
+        event = SSEEvent(event=self._event or "message", data="\n".join(self._data))
+        self._event, self._data = "", []
+        return event
