@@ -12,6 +12,8 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 
+from chatmock_lab.core import ProxyError
+
 MASK = "***"
 
 SECRET_HEADERS = frozenset(
@@ -87,6 +89,12 @@ class Redactor:
         for regex, replacement in _PATTERNS:
             text = regex.sub(replacement, text)
         return text
+
+    def error(self, error: ProxyError) -> ProxyError:
+        """The error with its message masked: upstreams sometimes echo the key they got."""
+        error.message = self.text(error.message)
+        error.args = (error.message,)
+        return error
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         masked = {}

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from chatmock_lab.config import Settings
+from chatmock_lab.limits import Approver
 from chatmock_lab.providers import Provider
 from chatmock_lab.server import BackgroundServer, create_app
 from tests.support import openai_client_for
@@ -29,9 +30,17 @@ def start_server() -> Iterator[ServerFactory]:
     """Start a proxy with custom settings (or provider); stopped after the test."""
     started: list[BackgroundServer] = []
 
-    def start(provider: Provider | None = None, **settings: Any) -> BackgroundServer:
-        config = Settings(port=0).replace(**settings)
-        app = create_app(config, provider=provider)
+    def start(
+        provider: Provider | None = None,
+        *,
+        provider_name: str | None = None,
+        env: dict[str, str] | None = None,
+        approver: Approver | None = None,
+        **settings: Any,
+    ) -> BackgroundServer:
+        config = Settings(port=0).replace(provider=provider_name, **settings)
+        # Never the process environment: tests say exactly which credentials exist.
+        app = create_app(config, provider=provider, env=env or {}, approver=approver)
         running = BackgroundServer(config, app).start()
         started.append(running)
         return running

@@ -109,7 +109,11 @@ def test_environment_configures_and_flags_win() -> None:
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--provider", "nope"], {}, "unknown provider 'nope' (available: grok, mock, openai, openrouter)"),
+        (
+            ["--provider", "nope"],
+            {},
+            "unknown provider 'nope' (available: grok, mock, openai, openrouter)",
+        ),
         ([], {"CHATMOCK_PORT": "eighty"}, "CHATMOCK_PORT='eighty': expected an integer"),
         ([], {"CHATMOCK_VERBOSE": "maybe"}, "CHATMOCK_VERBOSE='maybe'"),
         (["--port", "70000"], {}, "port: must be between 0 and 65535"),

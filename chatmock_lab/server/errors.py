@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.core import ProxyError, kind_for_status
 from chatmock_lab.dialects import anthropic, gemini, openai
+from chatmock_lab.redact import redactor
 from chatmock_lab.server.responses import json_response
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def dialect_for_request() -> str:
 
 def error_response(error: ProxyError, dialect: str | None = None) -> Response:
     renderer = _RENDERERS[dialect or dialect_for_request()]
-    status, body = renderer(error)
+    status, body = renderer(redactor.error(error))
     headers = {}
     if error.retry_after is not None:
         headers["retry-after"] = str(max(0, round(error.retry_after)))

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from quart import Response
 
 from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, acollect
+from chatmock_lab.redact import redactor
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +145,16 @@ async def render_events(
     )
     try:
         async for event in source:
-            for frame in renderer.feed(event) if event is not None else renderer.keepalive():
+            if event is None:
+                frames = renderer.keepalive()
+            elif isinstance(event, Error):
+                frames = renderer.feed(Error(redactor.error(event.error)))
+            else:
+                frames = renderer.feed(event)
+            for frame in frames:
                 yield frame
     except ProxyError as error:
-        for frame in renderer.feed(Error(error)):
+        for frame in renderer.feed(Error(redactor.error(error))):
             yield frame
     except Exception as exc:
         logger.exception("provider failed mid-stream")
