@@ -106,6 +106,9 @@ def _serve(args: argparse.Namespace) -> int:
         level=logging.DEBUG if settings.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not settings.verbose:
+        # httpx notes every upstream request at INFO; that is verbose-mode material.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     # Whatever any library logs, secrets are masked on the way out.
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter(redactor))

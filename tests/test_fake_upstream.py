@@ -449,7 +449,7 @@ def test_reset_forgets_everything(fake: FakeOpenAIUpstream, http: httpx.Client) 
     fake.hold()
     http.get("/models")
     fake.reset()
-    assert fake.requests == []
+    assert list(fake.requests) == []
     assert fake.max_in_flight == 0
     answer = http.post("/chat/completions", json=_chat_body()).json()
     assert answer["choices"][0]["message"]["content"] == "Upstream says: hello there"

@@ -35,6 +35,23 @@ def _offline_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _ask(binary: str, prompt: str, *, cwd: Path, env: dict[str, str]) -> str:
+    """Run a CLI non-interactively; it must succeed and show the mock's quote of the prompt."""
+    result = subprocess.run(
+        [binary, "-p", prompt],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "You said:" in result.stdout
+    assert prompt in result.stdout
+    return result.stdout
+
+
 def test_claude_code_gets_an_answer_from_the_mock(tmp_path, start_server) -> None:
     claude = _client_binary("CHATMOCK_CLAUDE_BIN", "claude")
     recorder = RecordingProvider()
@@ -47,18 +64,7 @@ def test_claude_code_gets_an_answer_from_the_mock(tmp_path, start_server) -> Non
         DISABLE_TELEMETRY="1",
         DISABLE_AUTOUPDATER="1",
     )
-    result = subprocess.run(
-        [claude, "-p", "Reply with the word pineapple"],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "You said:" in result.stdout
-    assert "Reply with the word pineapple" in result.stdout
+    _ask(claude, "Reply with the word pineapple", cwd=tmp_path, env=env)
     # What Claude Code sent reached the mock as a canonical request.
     main_turn = [
         r
@@ -92,18 +98,7 @@ def test_gemini_cli_gets_an_answer_from_the_mock(tmp_path, start_server) -> None
         GEMINI_API_KEY="test-gemini-key-not-a-secret",
         GEMINI_CLI_TRUST_WORKSPACE="true",
     )
-    result = subprocess.run(
-        [gemini, "-p", "Reply with the word mango"],
-        cwd=workspace,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "You said:" in result.stdout
-    assert "Reply with the word mango" in result.stdout
+    _ask(gemini, "Reply with the word mango", cwd=workspace, env=env)
     main_turn = [r for r in recorder.requests if "mango" in r.messages[-1].text()]
     assert main_turn, [r.model for r in recorder.requests]
     assert main_turn[-1].model.startswith("gemini")

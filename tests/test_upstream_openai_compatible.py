@@ -416,9 +416,13 @@ def test_client_disconnect_closes_the_upstream_and_frees_the_permit(fake, proxy)
         json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]},
         timeout=10,
     ) as response:
-        for _ in response.iter_raw():
-            break
-        wait_until(lambda: state_of(proxy).gate.in_use == 1)
+        chunks = response.iter_raw()
+        next(chunks)
+        try:
+            wait_until(lambda: state_of(proxy).gate.in_use == 1)
+        except AssertionError:
+            rest = b"".join(chunks)[-600:]
+            raise AssertionError(f"the stream is not in flight: {rest!r}") from None
     left = time.monotonic()
     wait_until(lambda: fake.disconnects, timeout=1.0)
     assert fake.disconnects[0] - left < 1.0

@@ -8,6 +8,7 @@ first-byte timeouts, and verbose logging with secrets masked behave the same for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -163,6 +164,17 @@ class HttpUpstream:
             raise ProxyError(
                 f"{self.name} answered with something that is not JSON", status=502
             ) from None
+
+    async def drain(self, lines: AsyncIterator[str], timeout: float = 1.0) -> None:
+        """Read what is left of a body after its end marker (an upstream that keeps
+        talking after that is cut off after `timeout`)."""
+
+        async def consume() -> None:
+            async for _ in lines:
+                pass
+
+        with contextlib.suppress(asyncio.TimeoutError, httpx.TransportError):
+            await asyncio.wait_for(consume(), timeout)
 
     async def lines(self, response: httpx.Response) -> AsyncIterator[str]:
         """The response's lines; the first must come within the first-byte timeout, later

@@ -186,12 +186,15 @@ class OpenAICompatibleProvider:
         decoder = SSEDecoder()
         parser = UpstreamChatStream()
         said_done = False
-        async for line in self.http.lines(response):
+        lines = self.http.lines(response)
+        async for line in lines:
             frame = decoder.feed_line(line)
             if frame is None:
                 continue
             if frame.data.strip() == "[DONE]":
                 said_done = True
+                # Reading to the end of the body lets httpx keep the connection alive.
+                await self.http.drain(lines)
                 break
             try:
                 payload = json.loads(frame.data)

@@ -47,13 +47,16 @@ class _Failure:
     error: BaseException
 
 
-async def with_keepalives(
-    events: AsyncIterator[Event], interval: float
-) -> AsyncIterator[Event | None]:
-    """The events as they come, and `None` each time `interval` seconds pass without one.
+async def event_batches(
+    events: AsyncIterator[Event], keepalive: float = 0
+) -> AsyncIterator[list[Event] | None]:
+    """The events in batches of those already waiting, and `None` each time `keepalive`
+    seconds (if > 0) pass without one.
 
-    The provider runs in a task of its own so that a silence can be noticed without
-    cancelling the provider mid-await (which would break its generator)."""
+    The provider runs in a task of its own, so a silence can be noticed without
+    cancelling it mid-await (which would break its generator), and events that arrive
+    together (an upstream sends several frames in one packet) go out in one write
+    instead of one write each: no waiting is added, only work saved."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_SIZE)
 
@@ -70,20 +73,33 @@ async def with_keepalives(
         with contextlib.suppress(asyncio.QueueFull):
             queue.put_nowait(_TICK)
 
+    def arm() -> asyncio.TimerHandle | None:
+        return loop.call_later(keepalive, tick) if keepalive > 0 else None
+
     task = asyncio.create_task(pump())
-    timer = loop.call_later(interval, tick)
+    timer = arm()
     try:
         while True:
-            item = await queue.get()
-            timer.cancel()
-            if item is _END:
+            items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            if timer is not None:
+                timer.cancel()
+            batch = [i for i in items if not (i is _TICK or i is _END or isinstance(i, _Failure))]
+            ended = items[-1] is _END
+            failure = items[-1] if isinstance(items[-1], _Failure) else None
+            if batch:
+                yield batch  # type: ignore[misc]
+            elif not ended and failure is None:
+                yield None
+            if failure is not None:
+                raise failure.error
+            if ended:
                 return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield None if item is _TICK else item  # type: ignore[misc]
-            timer = loop.call_later(interval, tick)
+            timer = arm()
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -138,34 +154,34 @@ async def render_events(
     """Drive a renderer with events; a failure mid-stream becomes the dialect's error
     frame and a clean end, never a dropped connection. With `keepalive` > 0, a silence
     that long sends the dialect's keep-alive (a ping event, an SSE comment)."""
-    for frame in renderer.start():
-        yield frame
-    source: AsyncIterator[Event | None] = (
-        with_keepalives(events, keepalive) if keepalive > 0 else events
-    )
+    start = renderer.start()
+    if start:
+        yield b"".join(start)
+    batches = event_batches(events, keepalive)
+    failure: ProxyError | None = None
     try:
-        async for event in source:
-            if event is None:
+        async for batch in batches:
+            if batch is None:
                 frames = renderer.keepalive()
-            elif isinstance(event, Error):
-                frames = renderer.feed(Error(redactor.error(event.error)))
             else:
-                frames = renderer.feed(event)
-            for frame in frames:
-                yield frame
+                frames = []
+                for event in batch:
+                    if isinstance(event, Error):
+                        event = Error(redactor.error(event.error))
+                    frames += renderer.feed(event)
+            if frames:
+                yield b"".join(frames)
     except ProxyError as error:
-        for frame in renderer.feed(Error(redactor.error(error))):
-            yield frame
+        failure = redactor.error(error)
     except Exception as exc:
         logger.exception("provider failed mid-stream")
-        error = ProxyError(f"Internal error in chatmock-lab ({type(exc).__name__})")
-        for frame in renderer.feed(Error(error)):
-            yield frame
+        failure = ProxyError(f"Internal error in chatmock-lab ({type(exc).__name__})")
     finally:
-        await aclose_events(source)
+        await aclose_events(batches)
         await aclose_events(events)
-    for frame in renderer.finish():
-        yield frame
+    closing = (renderer.feed(Error(failure)) if failure is not None else []) + renderer.finish()
+    if closing:
+        yield b"".join(closing)
 
 
 async def collect_events(events: AsyncIterator[Event]) -> ChatResponse:

@@ -168,14 +168,17 @@ class FakeOpenAIUpstream:
         models: Sequence[str] = ("fake-model-1", "fake-model-2"),
         embedding_dimensions: int = 8,
         port: int = 0,
+        keep_requests: int | None = None,
     ) -> None:
+        """`keep_requests` bounds how many recorded requests are kept (the newest), for
+        long runs such as benchmarks; by default all are kept."""
         if embedding_dimensions < 1:
             raise ValueError(f"embedding_dimensions must be at least 1, got {embedding_dimensions}")
         self.api_key = api_key
         self.models = list(models)
         self.embedding_dimensions = embedding_dimensions
         self.port = port
-        self.requests: list[RecordedRequest] = []
+        self.requests: deque[RecordedRequest] = deque(maxlen=keep_requests)
         self.disconnects: list[float] = []
         self._lock = threading.Lock()
         self._replies: deque[FakeReply] = deque()
