@@ -1,5 +1,6 @@
 """Test doubles for the proxy's upstreams, usable from tests, notebooks and scripts."""
 
+from chatmock_lab.testing.fake_codex import CodexReply, FakeCodexBackend
 from chatmock_lab.testing.fake_openai import FakeOpenAIUpstream, FakeReply, RecordedRequest
 
-__all__ = ["FakeOpenAIUpstream", "FakeReply", "RecordedRequest"]
+__all__ = ["CodexReply", "FakeCodexBackend", "FakeOpenAIUpstream", "FakeReply", "RecordedRequest"]
