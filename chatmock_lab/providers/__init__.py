@@ -44,7 +44,50 @@ def _openai_compatible(name: str) -> ProviderFactory:
     return create
 
 
+def _create_chatgpt(settings: Settings, env: Mapping[str, str]) -> Provider:
+    import time
+
+    import httpx
+
+    from chatmock_lab.auth.chatgpt import ChatGPTCredentials, default_issuer
+    from chatmock_lab.auth.store import TokenStore, codex_auth_path
+    from chatmock_lab.dialects import responses
+    from chatmock_lab.providers.chatgpt import ChatGPTProvider
+
+    http = http_upstream("chatgpt", settings)
+    # Codex's error bodies (`detail`, quota resets) read differently from OpenAI's.
+    http.error_parser = lambda payload, status: responses.upstream_error(
+        payload, status, now=time.time()
+    )
+    credentials = ChatGPTCredentials(
+        TokenStore.default(env),
+        issuer=default_issuer(env),
+        http_factory=lambda: httpx.AsyncClient(timeout=30.0),
+        codex_auth_path=codex_auth_path(env),
+    )
+    return ChatGPTProvider(env, http, credentials)
+
+
+def _create_copilot(settings: Settings, env: Mapping[str, str]) -> Provider:
+    import httpx
+
+    from chatmock_lab.auth.github import CopilotCredentials, GitHubEndpoints
+    from chatmock_lab.auth.store import TokenStore
+    from chatmock_lab.providers.copilot import CopilotProvider
+
+    credentials = CopilotCredentials(
+        TokenStore.default(env),
+        endpoints=GitHubEndpoints.from_env(env),
+        http_factory=lambda: httpx.AsyncClient(timeout=30.0),
+        account_type=env.get("CHATMOCK_COPILOT_ACCOUNT_TYPE") or "individual",
+        env=env,
+    )
+    return CopilotProvider(env, http_upstream("copilot", settings), credentials)
+
+
 _FACTORIES: dict[str, ProviderFactory] = {
+    "chatgpt": _create_chatgpt,
+    "copilot": _create_copilot,
     "mock": _create_mock,
     "grok": _openai_compatible("grok"),
     "openrouter": _openai_compatible("openrouter"),

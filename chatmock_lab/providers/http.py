@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +52,11 @@ class HttpUpstream:
         *,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
+        error_parser: Callable[[Any, int], ProxyError] = upstream_error,
     ) -> None:
         self.name = name
+        # How this upstream's error bodies read (OpenAI's envelope, Codex's `detail`, ...).
+        self.error_parser = error_parser
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self._client: httpx.AsyncClient | None = None
@@ -131,8 +134,11 @@ class HttpUpstream:
                 payload: Any = json.loads(raw)
             except ValueError:
                 payload = raw.decode(errors="replace")
-            error = upstream_error(payload, response.status_code)
-            error.retry_after = parse_retry_after(response.headers.get("retry-after"))
+            error = self.error_parser(payload, response.status_code)
+            header = parse_retry_after(response.headers.get("retry-after"))
+            if header is not None:
+                # The header wins; without one, keep what the body said (a quota's reset time).
+                error.retry_after = header
             logger.debug("<- %s %s %s", self.name, response.status_code, _loggable(payload))
             if response.status_code in RETRYABLE_STATUSES:
                 delay = self.retry.delay(attempt, error.retry_after)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -99,6 +100,19 @@ class OpenAICompatibleProvider:
             headers["authorization"] = f"Bearer {self.api_key}"
         return headers
 
+    async def _target(self, request: ChatRequest | None = None) -> tuple[str, dict[str, str]]:
+        """The base URL and headers for a call (a request's, or none for /models)."""
+        return self.base_url, self._headers()
+
+    async def _open(
+        self, method: str, path: str, *, request: ChatRequest | None = None, body: object = None
+    ) -> httpx.Response:
+        base, headers = await self._target(request)
+        return await self.http.open(method, f"{base}{path}", headers=headers, json_body=body)
+
+    def _max_tokens_field(self, model: str) -> str:
+        return self.max_tokens_field
+
     def map_model(self, model: str) -> str:
         return model
 
@@ -106,9 +120,7 @@ class OpenAICompatibleProvider:
         await self.http.aclose()
 
     async def models(self) -> list[ModelInfo]:
-        payload = await self.http.request_json(
-            "GET", f"{self.base_url}/models", headers=self._headers()
-        )
+        payload = await self._json(await self._open("GET", "/models"))
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, list):
             raise ProxyError(f"{self.name} answered /models without a `data` list", status=502)
@@ -137,9 +149,7 @@ class OpenAICompatibleProvider:
         }
         if request.dimensions is not None:
             body["dimensions"] = request.dimensions
-        payload = await self.http.request_json(
-            "POST", f"{self.base_url}/embeddings", headers=self._headers(), json_body=body
-        )
+        payload = await self._json(await self._open("POST", "/embeddings", body=body))
         try:
             rows = sorted(payload["data"], key=lambda row: row.get("index", 0))
             vectors = [[float(v) for v in row["embedding"]] for row in rows]
@@ -151,14 +161,13 @@ class OpenAICompatibleProvider:
         return EmbeddingResult(vectors=vectors, input_tokens=int(usage.get("prompt_tokens") or 0))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
-        headers = self._headers()
-        body, dropped = build_upstream_request(request, max_tokens_field=self.max_tokens_field)
+        body, dropped = build_upstream_request(
+            request, max_tokens_field=self._max_tokens_field(request.model)
+        )
         for note in dropped:
             logger.debug("%s: not carried over: %s", self.name, note)
         started = time.monotonic()
-        response = await self.http.open(
-            "POST", f"{self.base_url}/chat/completions", headers=headers, json_body=body
-        )
+        response = await self._open("POST", "/chat/completions", request=request, body=body)
         try:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 # An upstream that ignored `stream: true` and answered in one piece.
@@ -179,6 +188,18 @@ class OpenAICompatibleProvider:
             yield Error(
                 ProxyError(f"{self.name} answered with something that is not JSON", status=502)
             )
+        finally:
+            await response.aclose()
+
+    async def _json(self, response: httpx.Response) -> Any:
+        try:
+            return json.loads(await response.aread())
+        except ValueError:
+            raise ProxyError(
+                f"{self.name} answered with something that is not JSON", status=502
+            ) from None
+        except httpx.TransportError as exc:
+            raise ProxyError(f"{self.name} broke off its answer: {exc}", status=502) from None
         finally:
             await response.aclose()
 

@@ -1,6 +1,16 @@
 """Test doubles for the proxy's upstreams, usable from tests, notebooks and scripts."""
 
+from chatmock_lab.testing.fake_chatgpt_auth import FakeChatGPTAuth
 from chatmock_lab.testing.fake_codex import CodexReply, FakeCodexBackend
+from chatmock_lab.testing.fake_github import FakeGitHub
 from chatmock_lab.testing.fake_openai import FakeOpenAIUpstream, FakeReply, RecordedRequest
 
-__all__ = ["CodexReply", "FakeCodexBackend", "FakeOpenAIUpstream", "FakeReply", "RecordedRequest"]
+__all__ = [
+    "CodexReply",
+    "FakeChatGPTAuth",
+    "FakeCodexBackend",
+    "FakeGitHub",
+    "FakeOpenAIUpstream",
+    "FakeReply",
+    "RecordedRequest",
+]

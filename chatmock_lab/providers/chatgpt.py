@@ -1,0 +1,173 @@
+"""A ChatGPT Plus/Pro account used as an API, through the Codex backend's Responses API.
+
+Tokens come from `chatmock-lab login chatgpt` (or an existing Codex CLI login) and are
+refreshed when they near expiry and once on a 401. Every request streams; the
+Responses stream is translated into canonical events as it arrives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+
+from chatmock_lab.auth.chatgpt import ChatGPTCredentials
+from chatmock_lab.core import (
+    ChatRequest,
+    EmbeddingRequest,
+    Error,
+    Event,
+    ProxyError,
+    ReasoningConfig,
+)
+from chatmock_lab.dialects import responses
+from chatmock_lab.providers import chatgpt_identity
+from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
+from chatmock_lab.providers.http import HttpUpstream
+from chatmock_lab.sse import SSEDecoder
+
+logger = logging.getLogger(__name__)
+
+
+def _session_key(request: ChatRequest) -> str:
+    """A stable id for one conversation (the system prompt and its first user turn), so
+    the backend's prompt cache recognises later turns of it."""
+    first = request.messages[0].text() if request.messages else ""
+    seed = "\n".join(p.text for p in request.system) + "\x00" + first
+    return str(uuid.UUID(hashlib.sha256(seed.encode()).hexdigest()[:32]))
+
+
+class ChatGPTProvider:
+    name = "chatgpt"
+
+    def __init__(
+        self, env: Mapping[str, str], http: HttpUpstream, credentials: ChatGPTCredentials
+    ) -> None:
+        self.base_url = (
+            env.get("CHATMOCK_CHATGPT_BASE_URL") or chatgpt_identity.DEFAULT_BASE_URL
+        ).rstrip("/")
+        self.http = http
+        self.credentials = credentials
+        self.installation_id = str(uuid.uuid4())
+
+    def __repr__(self) -> str:
+        return f"ChatGPTProvider(base_url={self.base_url!r})"
+
+    def map_model(self, model: str) -> str:
+        # Effort suffixes are read in `stream`, where the request's own effort can win.
+        return model
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _headers(self, session: str) -> tuple[dict[str, str], str]:
+        tokens = await self.credentials.current()
+        headers = chatgpt_identity.request_headers(
+            access_token=tokens.access_token,
+            account_id=tokens.account_id,
+            session_id=session,
+            installation_id=self.installation_id,
+        )
+        return headers, tokens.access_token
+
+    async def _open(self, url: str, body: object, session: str) -> httpx.Response:
+        headers, access_token = await self._headers(session)
+        try:
+            return await self.http.open("POST", url, headers=headers, json_body=body)
+        except ProxyError as error:
+            if error.status != 401:
+                raise
+        # One refresh and one retry: the token may have been revoked or rotated.
+        await self.credentials.after_unauthorized(access_token)
+        headers, _ = await self._headers(session)
+        return await self.http.open("POST", url, headers=headers, json_body=body)
+
+    def prepare(self, request: ChatRequest) -> ChatRequest:
+        """The request as the backend will get it: model name normalised, a name's effort
+        suffix applied unless the request asked for an effort itself."""
+        model, suffix_effort = chatgpt_identity.parse_model(request.model)
+        reasoning = request.reasoning
+        if suffix_effort is not None and (reasoning is None or reasoning.effort is None):
+            base = reasoning or ReasoningConfig()
+            reasoning = dataclasses.replace(base, effort=suffix_effort)
+        return dataclasses.replace(request, model=model, reasoning=reasoning)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        upstream = self.prepare(request)
+        session = _session_key(upstream)
+        body, dropped = responses.build_upstream_request(upstream, prompt_cache_key=session)
+        for note in dropped:
+            logger.debug("chatgpt: not carried over: %s", note)
+        response = await self._open(f"{self.base_url}/responses", body, session)
+        try:
+            async for event in self._events(response):
+                yield event
+        except httpx.TransportError as exc:
+            yield Error(
+                ProxyError(f"chatgpt broke off the stream: {type(exc).__name__}", status=502)
+            )
+        finally:
+            await response.aclose()
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
+        decoder = SSEDecoder()
+        parser = responses.UpstreamResponsesStream()
+        lines = self.http.lines(response)
+        async for line in lines:
+            frame = decoder.feed_line(line)
+            if frame is None or frame.data.strip() == "[DONE]":
+                continue
+            try:
+                payload = json.loads(frame.data)
+            except ValueError:
+                yield Error(
+                    ProxyError(
+                        f"chatgpt sent a malformed stream line: {frame.data[:80]!r}", status=502
+                    )
+                )
+                return
+            for event in parser.feed(frame.event, payload):
+                yield event
+            if parser.done:
+                await self.http.drain(lines)
+                return
+        for event in parser.close():
+            yield event
+
+    async def models(self) -> list[ModelInfo]:
+        try:
+            headers, _ = await self._headers(str(uuid.uuid4()))
+            payload = await self.http.request_json(
+                "GET",
+                f"{self.base_url}/models?client_version={chatgpt_identity.CLIENT_VERSION}",
+                headers={**headers, "accept": "application/json"},
+            )
+            slugs = [str(m["slug"]) for m in payload.get("models", []) if m.get("slug")]
+        except (ProxyError, AttributeError, TypeError) as error:
+            if isinstance(error, ProxyError) and error.kind == "authentication":
+                raise
+            logger.info("chatgpt: model catalog unavailable, using the built-in list")
+            slugs = []
+        return [
+            ModelInfo(id=slug, owned_by="chatgpt")
+            for slug in (slugs or chatgpt_identity.STATIC_MODELS)
+        ]
+
+    async def model(self, model_id: str) -> ModelInfo | None:
+        wanted, _ = chatgpt_identity.parse_model(model_id)
+        for model in await self.models():
+            if model.id == wanted:
+                return ModelInfo(id=model_id, owned_by="chatgpt")
+        return None
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        raise ProxyError(
+            "The chatgpt provider has no embeddings; use another provider for /v1/embeddings",
+            kind="invalid_request",
+            param="model",
+        )
