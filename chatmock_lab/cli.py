@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from chatmock_lab import __version__
+from chatmock_lab.auth.store import TokenStoreError
 from chatmock_lab.config import ConfigError, Settings, environment_variables
 from chatmock_lab.providers import available_providers
 from chatmock_lab.redact import RedactingFilter, redactor
@@ -86,6 +87,23 @@ def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
     flag("--scenario", "scenario", help="mock: JSON or YAML file of scripted replies")
 
 
+def _account_parsers(subparsers: argparse._SubParsersAction) -> None:
+    login = subparsers.add_parser("login", help="sign in to an account provider")
+    login.add_argument("provider", choices=("chatgpt", "copilot", "qwen"))
+    login.add_argument(
+        "--no-browser", action="store_true", help="chatgpt: print the sign-in URL, do not open it"
+    )
+    login.add_argument(
+        "--headless",
+        action="store_true",
+        help="chatgpt: sign in with a device code (for remote machines and notebooks)",
+    )
+    logout = subparsers.add_parser("logout", help="forget a stored login")
+    logout.add_argument("provider", choices=("chatgpt", "copilot", "qwen"))
+    info = subparsers.add_parser("info", help="who is signed in where (never shows secrets)")
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatmock-lab",
@@ -94,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _serve_parser(subparsers)
+    _account_parsers(subparsers)
     return parser
 
 
@@ -127,15 +146,82 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _login(args: argparse.Namespace) -> int:
+    import asyncio
+    import getpass
+
+    from chatmock_lab import accounts
+    from chatmock_lab.auth.chatgpt import LoginError as ChatGPTLoginError
+    from chatmock_lab.auth.github import LoginError as GitHubLoginError
+
+    def show(text: str) -> None:
+        print(text, flush=True)
+
+    def show_code(code: object) -> None:
+        url = getattr(code, "verification_url", None) or getattr(code, "verification_uri", "")
+        show(f"Open {url} and enter the code {code.user_code}")  # type: ignore[attr-defined]
+
+    try:
+        if args.provider == "chatgpt":
+            summary = asyncio.run(
+                accounts.login_chatgpt(
+                    headless=args.headless,
+                    open_browser=not args.no_browser,
+                    on_url=lambda url: show(f"Sign in at: {url}"),
+                    on_code=show_code,
+                )
+            )
+        elif args.provider == "copilot":
+            summary = asyncio.run(
+                accounts.login_copilot(
+                    on_code=show_code, on_status=lambda status: show(f"... {status}")
+                )
+            )
+        else:
+            show("Paste the values from a signed-in chat.qwen.ai browser session.")
+            summary = accounts.login_qwen(
+                getpass.getpass("Auth token (hidden): "), getpass.getpass("Cookies (hidden): ")
+            )
+    except (ChatGPTLoginError, GitHubLoginError, ValueError) as exc:
+        print(f"chatmock-lab: login failed: {exc}", file=sys.stderr)
+        return 1
+    show(summary)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from chatmock_lab import accounts
+
+    info = asyncio.run(accounts.account_info())
+    print(json.dumps(info, indent=2) if args.json else accounts.format_info(info))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "login":
+            return _login(args)
+        if args.command == "logout":
+            from chatmock_lab import accounts
+
+            removed = accounts.logout(args.provider)
+            print(f"{args.provider}: " + ("signed out" if removed else "was not signed in"))
+            return 0
+        if args.command == "info":
+            return _info(args)
     except ConfigError as exc:
         print(f"chatmock-lab: error: {exc}", file=sys.stderr)
         return 2
+    except TokenStoreError as exc:
+        print(f"chatmock-lab: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     parser.error(f"unknown command {args.command!r}")
