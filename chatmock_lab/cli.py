@@ -78,6 +78,11 @@ def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
         help="seconds until the upstream starts answering; default 300",
     )
     flag(
+        "--api-key",
+        "api_key",
+        help="a key clients must send (Bearer, x-api-key, x-goog-api-key or ?key=)",
+    )
+    flag(
         "--mock-chunk-chars",
         "mock_chunk_chars",
         type=int,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class Settings:
     retries: int = 2
     connect_timeout: float = 10.0
     first_byte_timeout: float = 300.0
+    # A key clients must present, for a proxy reachable beyond this machine.
+    api_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -122,6 +124,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "retries": ("CHATMOCK_RETRIES", _parse_int),
     "connect_timeout": ("CHATMOCK_CONNECT_TIMEOUT", _parse_float),
     "first_byte_timeout": ("CHATMOCK_FIRST_BYTE_TIMEOUT", _parse_float),
+    "api_key": ("CHATMOCK_API_KEY", str),
 }
 
 

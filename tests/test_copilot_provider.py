@@ -4,6 +4,7 @@ API (an OpenAI-compatible fake), driven by the official SDKs."""
 from __future__ import annotations
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -174,3 +175,59 @@ def test_without_a_login_the_error_names_the_command(tmp_path, start_server) -> 
         pytest.raises(openai.AuthenticationError, match="chatmock-lab login copilot"),
     ):
         client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "x"}])
+
+
+def test_usage_and_token_routes(github, tmp_path, start_server) -> None:
+    env = {
+        "CHATMOCK_HOME": str(tmp_path),
+        "HOME": str(tmp_path),
+        "CHATMOCK_GITHUB_URL": github.github_url,
+        "CHATMOCK_GITHUB_API_URL": github.api_url,
+    }
+    TokenStore.default(env).save("copilot", {"github_token": github.issue_github_token()})
+    open_proxy = start_server(provider_name="copilot", env=env)
+    usage = httpx.get(f"{open_proxy.url}/usage").json()
+    assert usage["quota_snapshots"]["premium_interactions"]["remaining"] == 253
+    refused = httpx.get(f"{open_proxy.url}/token")
+    assert refused.status_code == 403 and "--api-key" in refused.json()["error"]["message"]
+
+    key = "proxy-key-for-this-test"
+    guarded = start_server(provider_name="copilot", env=env, api_key=key)
+    assert httpx.get(f"{guarded.url}/token").status_code == 401
+    token = httpx.get(f"{guarded.url}/token", headers={"authorization": f"Bearer {key}"}).json()
+    assert token["token"] == github.issued_copilot_tokens[-1]
+    assert token["expires_at"] > 0
+
+
+def test_the_proxy_key_is_checked_in_every_dialect(start_server) -> None:
+    key = "proxy-key-abcdef"
+    server = start_server(api_key=key)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.get(f"{server.url}/health").status_code == 200  # liveness stays open
+    with (
+        openai.OpenAI(base_url=f"{server.url}/v1", api_key="wrong", max_retries=0) as client,
+        pytest.raises(openai.AuthenticationError, match="proxy key"),
+    ):
+        client.chat.completions.create(**body)
+    with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+        assert client.chat.completions.create(**body).choices[0].message.content == "You said: hi"
+    with anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0) as claude:
+        assert claude.messages.create(max_tokens=5, **body).content[0].text.startswith("You said")
+    gemini = {"contents": [{"parts": [{"text": "hi"}]}]}
+    assert (
+        httpx.post(f"{server.url}/v1beta/models/g:generateContent", json=gemini).status_code == 401
+    )
+    assert (
+        httpx.post(
+            f"{server.url}/v1beta/models/g:generateContent?key={key}", json=gemini
+        ).status_code
+        == 200
+    )
+    assert (
+        httpx.post(
+            f"{server.url}/v1beta/models/g:generateContent",
+            json=gemini,
+            headers={"x-goog-api-key": key},
+        ).status_code
+        == 200
+    )

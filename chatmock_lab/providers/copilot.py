@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx
 
-from chatmock_lab.auth.github import CopilotCredentials
+from chatmock_lab.auth.github import CopilotCredentials, copilot_usage
 from chatmock_lab.core import ChatRequest, Event, ProxyError
 from chatmock_lab.providers import copilot_identity
 from chatmock_lab.providers.base import ModelInfo
@@ -89,6 +89,12 @@ class CopilotProvider(OpenAICompatibleProvider):
         models = await super().models()
         self._models = (time.monotonic(), models)
         return models
+
+    async def usage(self) -> dict[str, object]:
+        """Copilot's quota for the signed-in account, as GitHub reports it."""
+        github_token = await self.credentials.github_token()
+        async with httpx.AsyncClient(timeout=30.0) as http:
+            return await copilot_usage(http, self.credentials.endpoints, github_token)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         if request.model.startswith("claude"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from collections.abc import Mapping
@@ -9,6 +10,7 @@ from collections.abc import Mapping
 from quart import Quart, Response, request
 
 from chatmock_lab.config import Settings
+from chatmock_lab.core import ProxyError
 from chatmock_lab.limits import Approver, Gate, RateLimiter, TerminalApprover
 from chatmock_lab.providers import Provider, create_provider, secret_variables
 from chatmock_lab.redact import redactor
@@ -23,6 +25,22 @@ from chatmock_lab.server.errors import install_error_handlers
 from chatmock_lab.server.state import ServerState, attach_state, server_state
 
 logger = logging.getLogger(__name__)
+
+
+# Reachable without the proxy key: liveness checks.
+_OPEN_PATHS = frozenset({"/", "/health"})
+
+
+def _presented_key() -> str:
+    """The key a client sent, in whichever of its dialect's places it put it."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credential:
+        return credential.strip()
+    for header in ("x-api-key", "x-goog-api-key"):
+        if request.headers.get(header):
+            return request.headers[header]
+    return request.args.get("key", "")
 
 
 def create_app(
@@ -40,6 +58,7 @@ def create_app(
     env = os.environ if env is None else env
     for variable in secret_variables():
         redactor.add(env.get(variable))
+    redactor.add(settings.api_key)
     app = Quart("chatmock_lab")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # Streams are timed by their provider, not by a blanket limit (Quart's default is 60 s).
@@ -80,6 +99,20 @@ def create_app(
         if settings.verbose:
             logger.debug("%s %s -> %s", request.method, request.path, response.status_code)
         return response
+
+    @app.before_request
+    async def _check_proxy_key() -> None:
+        key = settings.api_key
+        if (
+            key is not None
+            and request.path not in _OPEN_PATHS
+            and not hmac.compare_digest(_presented_key().encode(), key.encode())
+        ):
+            raise ProxyError(
+                "Missing or wrong proxy key: send the --api-key value as a bearer token,"
+                " x-api-key, x-goog-api-key or ?key=",
+                kind="authentication",
+            )
 
     @app.before_request
     async def _log_request() -> None:
