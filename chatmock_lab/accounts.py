@@ -110,6 +110,31 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def window_label(minutes: float) -> str:
+    """A usage window named by its real length: a 10080-minute window is "7 days", not
+    "weekly" or "5 hours" by position."""
+    if minutes >= 1440 and minutes % 1440 == 0:
+        days = int(minutes // 1440)
+        return f"{days} day{'s' if days != 1 else ''}"
+    if minutes >= 60 and minutes % 60 == 0:
+        hours = int(minutes // 60)
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes:g} minutes"
+
+
+def _chatgpt_usage(env: Mapping[str, str]) -> list[dict[str, Any]]:
+    snapshot = TokenStore(chatmock_home(env) / "usage.json").load("chatgpt") or {}
+    captured = float(snapshot.get("captured_at") or 0)
+    return [
+        {
+            "window": window_label(w["window_minutes"]),
+            "used_percent": w["used_percent"],
+            "resets_at": _iso(captured + w["resets_in_seconds"]),
+        }
+        for w in snapshot.get("windows") or []
+    ]
+
+
 def _chatgpt_info(store: TokenStore, env: Mapping[str, str]) -> dict[str, Any]:
     source = "chatmock-lab"
     tokens = chatgpt.load_tokens(store)
@@ -129,6 +154,7 @@ def _chatgpt_info(store: TokenStore, env: Mapping[str, str]) -> dict[str, Any]:
         "plan": auth_claim.get("chatgpt_plan_type"),
         "access_token_expires_at": _iso(tokens.expires_at),
         "expires_in_seconds": int(tokens.expires_at - time.time()),
+        "usage": _chatgpt_usage(env),
     }
 
 
@@ -183,6 +209,13 @@ async def account_info(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     }
 
 
+def _usage_line(row: Mapping[str, Any]) -> str:
+    if "window" in row:  # ChatGPT's rolling windows
+        return f"{row['window']} window: {row['used_percent']:g}% used, resets {row['resets_at']}"
+    left = "unlimited" if row["unlimited"] else f"{row['remaining']}/{row['entitlement']} left"
+    return f"{row['quota']}: {left}, resets {row['resets']}"
+
+
 def format_info(info: Mapping[str, Any]) -> str:
     lines = [f"chatmock-lab home: {info['home']}"]
     for name, details in info["providers"].items():
@@ -193,13 +226,7 @@ def format_info(info: Mapping[str, Any]) -> str:
                 if key not in ("logged_in", "configured", "usage") and value is not None
             )
             lines.append(f"{name}: signed in" + (f" ({facts})" if facts else ""))
-            for row in details.get("usage") or []:
-                left = (
-                    "unlimited"
-                    if row["unlimited"]
-                    else f"{row['remaining']}/{row['entitlement']} left"
-                )
-                lines.append(f"  {row['quota']}: {left}, resets {row['resets']}")
+            lines.extend(f"  {_usage_line(row)}" for row in details.get("usage") or [])
         else:
             hint = (
                 details.get("login")

@@ -3,13 +3,16 @@ server, driven by the official SDKs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 import anthropic
 import httpx
 import openai
 import pytest
 
+from chatmock_lab import accounts
 from chatmock_lab.auth.chatgpt import load_tokens, save_tokens
 from chatmock_lab.auth.chatgpt_tokens import ChatGPTTokens, account_id_from_id_token, expiry_of
 from chatmock_lab.auth.store import TokenStore
@@ -273,3 +276,33 @@ def test_without_a_login_the_error_says_which_command_to_run(tmp_path, start_ser
         pytest.raises(openai.AuthenticationError, match="chatmock-lab login chatgpt"),
     ):
         client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "x"}])
+
+
+def test_usage_windows_are_kept_and_labelled_by_their_length(codex, proxy) -> None:
+    codex.usage_headers = {
+        "x-codex-primary-used-percent": "42",
+        "x-codex-primary-window-minutes": "10080",
+        "x-codex-primary-reset-after-seconds": "3600",
+        "x-codex-secondary-used-percent": "7.5",
+        "x-codex-secondary-window-minutes": "300",
+        "x-codex-secondary-reset-after-seconds": "60",
+    }
+    with openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="k", max_retries=0) as client:
+        client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "x"}])
+    info = asyncio.run(
+        accounts.account_info({"CHATMOCK_HOME": str(proxy.home), "HOME": str(proxy.home)})
+    )
+    usage = info["providers"]["chatgpt"]["usage"]
+    assert [(w["window"], w["used_percent"]) for w in usage] == [("7 days", 42.0), ("5 hours", 7.5)]
+    text = accounts.format_info(info)
+    assert "7 days window: 42% used" in text and "5 hours window: 7.5% used" in text
+    assert proxy.tokens.access_token not in json.dumps(info) + text
+
+
+def test_debug_logs_carry_no_token(codex, proxy, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    with openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="k", max_retries=0) as client:
+        client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "x"}])
+    assert "-> chatgpt POST" in caplog.text  # the request was logged, headers and all
+    for secret in (proxy.tokens.access_token, proxy.tokens.refresh_token, proxy.tokens.id_token):
+        assert secret not in caplog.text

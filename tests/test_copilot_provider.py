@@ -231,3 +231,13 @@ def test_the_proxy_key_is_checked_in_every_dialect(start_server) -> None:
         ).status_code
         == 200
     )
+
+
+def test_reasoning_from_copilot_reaches_the_client(copilot_api, proxy) -> None:
+    copilot_api.reply(FakeReply(text="42", reasoning="Counting carefully."))
+    with openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="k", max_retries=0) as client:
+        reply = client.chat.completions.create(
+            model="gpt-5", messages=[{"role": "user", "content": "x"}], reasoning_effort="high"
+        )
+    assert reply.choices[0].message.model_extra["reasoning_content"] == "Counting carefully."
+    assert copilot_api.last_request().body["reasoning_effort"] == "high"

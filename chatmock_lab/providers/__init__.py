@@ -50,7 +50,7 @@ def _create_chatgpt(settings: Settings, env: Mapping[str, str]) -> Provider:
     import httpx
 
     from chatmock_lab.auth.chatgpt import ChatGPTCredentials, default_issuer
-    from chatmock_lab.auth.store import TokenStore, codex_auth_path
+    from chatmock_lab.auth.store import TokenStore, chatmock_home, codex_auth_path
     from chatmock_lab.dialects import responses
     from chatmock_lab.providers.chatgpt import ChatGPTProvider
 
@@ -65,7 +65,8 @@ def _create_chatgpt(settings: Settings, env: Mapping[str, str]) -> Provider:
         http_factory=lambda: httpx.AsyncClient(timeout=30.0),
         codex_auth_path=codex_auth_path(env),
     )
-    return ChatGPTProvider(env, http, credentials)
+    usage = TokenStore(chatmock_home(env) / "usage.json")
+    return ChatGPTProvider(env, http, credentials, usage_store=usage)
 
 
 def _create_copilot(settings: Settings, env: Mapping[str, str]) -> Provider:

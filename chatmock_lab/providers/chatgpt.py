@@ -11,12 +11,14 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
 
 from chatmock_lab.auth.chatgpt import ChatGPTCredentials
+from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.core import (
     ChatRequest,
     EmbeddingRequest,
@@ -42,11 +44,32 @@ def _session_key(request: ChatRequest) -> str:
     return str(uuid.UUID(hashlib.sha256(seed.encode()).hexdigest()[:32]))
 
 
+def usage_windows(headers: Mapping[str, str]) -> list[dict[str, float]]:
+    """The backend's usage windows (`x-codex-primary-*`, `x-codex-secondary-*`): how much
+    is used, how long the window is, when it resets."""
+    windows = []
+    for which in ("primary", "secondary"):
+        try:
+            window = {
+                "used_percent": float(headers[f"x-codex-{which}-used-percent"]),
+                "window_minutes": float(headers[f"x-codex-{which}-window-minutes"]),
+                "resets_in_seconds": float(headers.get(f"x-codex-{which}-reset-after-seconds", 0)),
+            }
+        except (KeyError, ValueError):
+            continue
+        windows.append(window)
+    return windows
+
+
 class ChatGPTProvider:
     name = "chatgpt"
 
     def __init__(
-        self, env: Mapping[str, str], http: HttpUpstream, credentials: ChatGPTCredentials
+        self,
+        env: Mapping[str, str],
+        http: HttpUpstream,
+        credentials: ChatGPTCredentials,
+        usage_store: TokenStore | None = None,
     ) -> None:
         self.base_url = (
             env.get("CHATMOCK_CHATGPT_BASE_URL") or chatgpt_identity.DEFAULT_BASE_URL
@@ -54,6 +77,8 @@ class ChatGPTProvider:
         self.http = http
         self.credentials = credentials
         self.installation_id = str(uuid.uuid4())
+        self.usage_store = usage_store
+        self._last_usage: list[dict[str, float]] | None = None
 
     def __repr__(self) -> str:
         return f"ChatGPTProvider(base_url={self.base_url!r})"
@@ -78,14 +103,23 @@ class ChatGPTProvider:
     async def _open(self, url: str, body: object, session: str) -> httpx.Response:
         headers, access_token = await self._headers(session)
         try:
-            return await self.http.open("POST", url, headers=headers, json_body=body)
+            response = await self.http.open("POST", url, headers=headers, json_body=body)
         except ProxyError as error:
             if error.status != 401:
                 raise
-        # One refresh and one retry: the token may have been revoked or rotated.
-        await self.credentials.after_unauthorized(access_token)
-        headers, _ = await self._headers(session)
-        return await self.http.open("POST", url, headers=headers, json_body=body)
+            # One refresh and one retry: the token may have been revoked or rotated.
+            await self.credentials.after_unauthorized(access_token)
+            headers, _ = await self._headers(session)
+            response = await self.http.open("POST", url, headers=headers, json_body=body)
+        self._note_usage(response.headers)
+        return response
+
+    def _note_usage(self, headers: Mapping[str, str]) -> None:
+        """Keep the plan usage the backend reports, for `chatmock-lab info`."""
+        windows = usage_windows(headers)
+        if windows and windows != self._last_usage and self.usage_store is not None:
+            self._last_usage = windows
+            self.usage_store.save("chatgpt", {"windows": windows, "captured_at": time.time()})
 
     def prepare(self, request: ChatRequest) -> ChatRequest:
         """The request as the backend will get it: model name normalised, a name's effort

@@ -141,6 +141,8 @@ class FakeCodexBackend:
         self._failures: deque[_Failure] = deque()
         self._stream_failures: deque[_StreamFailure] = deque()
         self._drops: deque[int] = deque()
+        # Sent with every stream, as the backend reports plan usage (x-codex-* headers).
+        self.usage_headers: dict[str, str] = {}
         self._server: BackgroundServer | None = None
         self.app = self._create_app()
 
@@ -361,7 +363,7 @@ class FakeCodexBackend:
         response = Response(
             _frames(events, drop_after),
             content_type="text/event-stream; charset=utf-8",
-            headers=_STREAM_HEADERS,
+            headers={**_STREAM_HEADERS, **self.usage_headers},
         )
         response.timeout = None
         return response
