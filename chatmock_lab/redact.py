@@ -99,7 +99,10 @@ class Redactor:
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         masked = {}
         for name, value in headers.items():
-            if name.lower() in SECRET_HEADERS:
+            lowered = name.lower()
+            if lowered in ("cookie", "set-cookie"):
+                masked[name] = MASK  # every pair is a secret, not only what follows a space
+            elif lowered in SECRET_HEADERS:
                 scheme, _, credential = value.partition(" ")
                 masked[name] = f"{scheme} {MASK}" if credential else MASK
             else:

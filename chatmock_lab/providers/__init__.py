@@ -86,8 +86,17 @@ def _create_copilot(settings: Settings, env: Mapping[str, str]) -> Provider:
     return CopilotProvider(env, http_upstream("copilot", settings), credentials)
 
 
+def _create_qwen(settings: Settings, env: Mapping[str, str]) -> Provider:
+    from chatmock_lab.accounts import qwen_environment
+    from chatmock_lab.providers import qwen
+
+    # A session saved by `chatmock-lab login qwen` fills in what the environment lacks.
+    return qwen.create(settings, qwen_environment(env))
+
+
 _FACTORIES: dict[str, ProviderFactory] = {
     "chatgpt": _create_chatgpt,
+    "qwen": _create_qwen,
     "copilot": _create_copilot,
     "mock": _create_mock,
     "grok": _openai_compatible("grok"),
@@ -116,7 +125,7 @@ def secret_variables() -> list[str]:
     """Environment variables that hold provider credentials, for masking in logs."""
     from chatmock_lab.providers.openai_compatible import SPECS
 
-    return [spec.key_variable for spec in SPECS.values()]
+    return [spec.key_variable for spec in SPECS.values()] + ["QWEN_AUTH_TOKEN", "QWEN_COOKIES"]
 
 
 __all__ = [

@@ -32,6 +32,10 @@ async def open_stream(
     for note in dropped or ():
         logger.debug("not carried over: %s", note)
     provider, model = select_provider(chat.model)
+    # Qwen's web chat keeps conversations by id; a client may name one per request.
+    chat_id = request.args.get("chat_id") or request.headers.get("x-qwen-chat-id")
+    if chat_id:
+        chat.extensions["qwen-chat-id"] = chat_id
     chat.model = provider.map_model(model)
     return await prime(_guarded(state, provider, chat))
 

@@ -4,6 +4,7 @@ from chatmock_lab.testing.fake_chatgpt_auth import FakeChatGPTAuth
 from chatmock_lab.testing.fake_codex import CodexReply, FakeCodexBackend
 from chatmock_lab.testing.fake_github import FakeGitHub
 from chatmock_lab.testing.fake_openai import FakeOpenAIUpstream, FakeReply, RecordedRequest
+from chatmock_lab.testing.fake_qwen import FakeQwen, QwenReply
 
 __all__ = [
     "CodexReply",
@@ -11,6 +12,8 @@ __all__ = [
     "FakeCodexBackend",
     "FakeGitHub",
     "FakeOpenAIUpstream",
+    "FakeQwen",
     "FakeReply",
+    "QwenReply",
     "RecordedRequest",
 ]
