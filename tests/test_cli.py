@@ -112,7 +112,7 @@ def test_environment_configures_and_flags_win() -> None:
         (
             ["--provider", "nope"],
             {},
-            "unknown provider 'nope' (available: chatgpt, copilot, grok, mock, openai, openrouter)",
+            "unknown provider 'nope' (available: chatgpt, copilot, grok, mock, openai, openrouter, qwen)",
         ),
         ([], {"CHATMOCK_PORT": "eighty"}, "CHATMOCK_PORT='eighty': expected an integer"),
         ([], {"CHATMOCK_VERBOSE": "maybe"}, "CHATMOCK_VERBOSE='maybe'"),
