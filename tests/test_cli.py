@@ -16,6 +16,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from chatmock_lab.providers import available_providers
+
 DEADLINE = 20.0
 
 
@@ -112,7 +114,7 @@ def test_environment_configures_and_flags_win() -> None:
         (
             ["--provider", "nope"],
             {},
-            "unknown provider 'nope' (available: chatgpt, copilot, grok, mock, openai, openrouter, qwen)",
+            f"unknown provider 'nope' (available: {', '.join(available_providers())})",
         ),
         ([], {"CHATMOCK_PORT": "eighty"}, "CHATMOCK_PORT='eighty': expected an integer"),
         ([], {"CHATMOCK_VERBOSE": "maybe"}, "CHATMOCK_VERBOSE='maybe'"),

@@ -34,14 +34,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from quart import Quart, Response, request
 
-from chatmock_lab.config import Settings
 from chatmock_lab.server.runner import BackgroundServer
+from chatmock_lab.testing._lifecycle import FakeServer
 
 __all__ = ["DeviceOutcome", "FakeChatGPTAuth", "RecordedAuthRequest"]
 
@@ -99,7 +98,7 @@ class _RefreshFailure:
     code: str
 
 
-class FakeChatGPTAuth:
+class FakeChatGPTAuth(FakeServer):
     """The ChatGPT OAuth endpoints on 127.0.0.1, with knobs for expiry, slowness and refusals.
 
     Knobs (plain attributes, read at each request): `access_token_lifetime` (seconds; 0 or
@@ -145,35 +144,6 @@ class FakeChatGPTAuth:
         return f"FakeChatGPTAuth({where})"
 
     # Lifecycle
-
-    def start(self) -> FakeChatGPTAuth:
-        if self._server is not None:
-            raise RuntimeError("this fake auth server is already running")
-        self._server = BackgroundServer(Settings(port=self.port), app=self.app).start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-
-    def __enter__(self) -> FakeChatGPTAuth:
-        return self.start() if self._server is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The issuer URL (what `CHATMOCK_CHATGPT_AUTH_URL` would hold)."""
-        if self._server is None:
-            raise RuntimeError("the fake auth server is not running; call start() first")
-        return self._server.url
 
     # Inspection
 

@@ -27,14 +27,13 @@ import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from chatmock_lab.config import Settings
 from chatmock_lab.server.runner import BackgroundServer
+from chatmock_lab.testing._lifecycle import FakeServer
 from chatmock_lab.testing.fake_openai import RecordedRequest
 
 __all__ = ["CodexReply", "FakeCodexBackend"]
@@ -118,7 +117,7 @@ class _QuietDrops(logging.Filter):
 _quiet_drops = _QuietDrops()
 
 
-class FakeCodexBackend:
+class FakeCodexBackend(FakeServer):
     """The ChatGPT Codex backend on 127.0.0.1, with scriptable replies and faults."""
 
     def __init__(
@@ -148,36 +147,10 @@ class FakeCodexBackend:
 
     # Lifecycle
 
-    def start(self) -> FakeCodexBackend:
-        if self._server is not None:
-            raise RuntimeError("this fake Codex backend is already running")
+    def _before_start(self) -> None:
         error_log = logging.getLogger("hypercorn.error")
         if _quiet_drops not in error_log.filters:
             error_log.addFilter(_quiet_drops)
-        self._server = BackgroundServer(Settings(port=self.port), app=self.app).start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-
-    def __enter__(self) -> FakeCodexBackend:
-        return self.start() if self._server is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake Codex backend is not running; call start() first")
-        return self._server.url
 
     @property
     def base_url(self) -> str:

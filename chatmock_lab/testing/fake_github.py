@@ -23,14 +23,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from quart import Quart, Response, request
 
 from chatmock_lab.auth.github import CLIENT_ID, DEVICE_GRANT_TYPE, GitHubEndpoints
-from chatmock_lab.config import Settings
 from chatmock_lab.server.runner import BackgroundServer
+from chatmock_lab.testing._lifecycle import FakeServer
 
 __all__ = ["FakeGitHub", "GitHubRequest"]
 
@@ -73,7 +72,7 @@ class _Device:
     final_error: str | None = None
 
 
-class FakeGitHub:
+class FakeGitHub(FakeServer):
     """GitHub's device flow and Copilot token endpoints on 127.0.0.1."""
 
     def __init__(
@@ -126,34 +125,6 @@ class FakeGitHub:
         return f"FakeGitHub({state})"
 
     # Lifecycle
-
-    def start(self) -> FakeGitHub:
-        if self._server is not None:
-            raise RuntimeError("this fake GitHub is already running")
-        self._server = BackgroundServer(Settings(port=self.port), app=self.app).start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start() if self._server is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake GitHub is not running; call start() first")
-        return self._server.url
 
     @property
     def github_url(self) -> str:

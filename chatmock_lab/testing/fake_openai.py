@@ -27,14 +27,13 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from chatmock_lab.config import Settings
 from chatmock_lab.server.runner import BackgroundServer
+from chatmock_lab.testing._lifecycle import FakeServer
 
 __all__ = ["FakeOpenAIUpstream", "FakeReply", "RecordedRequest"]
 
@@ -158,7 +157,7 @@ class _Body:
             self._lease.release()
 
 
-class FakeOpenAIUpstream:
+class FakeOpenAIUpstream(FakeServer):
     """An OpenAI-compatible server on 127.0.0.1 with scriptable replies and faults."""
 
     def __init__(
@@ -196,38 +195,14 @@ class FakeOpenAIUpstream:
 
     # Lifecycle
 
-    def start(self) -> FakeOpenAIUpstream:
-        if self._server is not None:
-            raise RuntimeError("this fake upstream is already running")
+    def _before_start(self) -> None:
         error_log = logging.getLogger("hypercorn.error")
         if _quiet_drops not in error_log.filters:
             error_log.addFilter(_quiet_drops)
-        self._server = BackgroundServer(Settings(port=self.port), app=self.app).start()
-        return self
 
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            # Held requests would otherwise keep the graceful shutdown waiting.
-            self._released.set()
-            server.stop()
-
-    def __enter__(self) -> FakeOpenAIUpstream:
-        return self.start() if self._server is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake upstream is not running; call start() first")
-        return self._server.url
+    def _before_stop(self) -> None:
+        # Held requests would otherwise keep the graceful shutdown waiting.
+        self._released.set()
 
     @property
     def base_url(self) -> str:

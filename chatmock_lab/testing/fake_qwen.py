@@ -24,13 +24,12 @@ import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from quart import Quart, Response, request
 
-from chatmock_lab.config import Settings
 from chatmock_lab.server.runner import BackgroundServer
+from chatmock_lab.testing._lifecycle import FakeServer
 
 __all__ = ["FakeQwen", "QwenReply", "RecordedQwenRequest"]
 
@@ -103,7 +102,7 @@ class _StreamError:
     after_chunks: int
 
 
-class FakeQwen:
+class FakeQwen(FakeServer):
     """chat.qwen.ai's streaming chat endpoint on 127.0.0.1, with scriptable faults."""
 
     def __init__(self, *, token: str, port: int = 0, require_cookies: bool = True) -> None:
@@ -124,35 +123,6 @@ class FakeQwen:
         return f"FakeQwen({state})"
 
     # Lifecycle
-
-    def start(self) -> FakeQwen:
-        if self._server is not None:
-            raise RuntimeError("this fake Qwen is already running")
-        self._server = BackgroundServer(Settings(port=self.port), app=self.app).start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-
-    def __enter__(self) -> FakeQwen:
-        return self.start() if self._server is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The base URL, as `CHATMOCK_QWEN_BASE_URL` takes it."""
-        if self._server is None:
-            raise RuntimeError("the fake Qwen is not running; call start() first")
-        return self._server.url
 
     # Inspection
 
