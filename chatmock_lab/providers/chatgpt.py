@@ -138,15 +138,8 @@ class ChatGPTProvider:
         for note in dropped:
             logger.debug("chatgpt: not carried over: %s", note)
         response = await self._open(f"{self.base_url}/responses", body, session)
-        try:
-            async for event in self._events(response):
-                yield event
-        except httpx.TransportError as exc:
-            yield Error(
-                ProxyError(f"chatgpt broke off the stream: {type(exc).__name__}", status=502)
-            )
-        finally:
-            await response.aclose()
+        async for event in self.http.relay(response, self._events(response)):
+            yield event
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
         decoder = SSEDecoder()

@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from chatmock_lab.core import ProxyError
+from chatmock_lab.core import Error, Event, ProxyError
 from chatmock_lab.dialects.openai import upstream_error
 from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from chatmock_lab.redact import redactor
@@ -170,6 +171,31 @@ class HttpUpstream:
             raise ProxyError(
                 f"{self.name} answered with something that is not JSON", status=502
             ) from None
+
+    async def relay(
+        self, response: httpx.Response, events: AsyncIterator[Event]
+    ) -> AsyncIterator[Event]:
+        """Events read from an open response. A lost connection or a body that is not JSON
+        becomes an `Error` event (the client gets its dialect's mid-stream error), and the
+        response is always closed: on the end, on an error, and when the client leaves."""
+        started = time.monotonic()
+        try:
+            async for event in events:
+                yield event
+        except httpx.TransportError as exc:
+            elapsed = time.monotonic() - started
+            yield Error(
+                ProxyError(
+                    f"{self.name} broke off the stream after {elapsed:.1f} s: {type(exc).__name__}",
+                    status=502,
+                )
+            )
+        except ValueError:
+            yield Error(
+                ProxyError(f"{self.name} answered with something that is not JSON", status=502)
+            )
+        finally:
+            await response.aclose()
 
     async def drain(self, lines: AsyncIterator[str], timeout: float = 1.0) -> None:
         """Read what is left of a body after its end marker (an upstream that keeps

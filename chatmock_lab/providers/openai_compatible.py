@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,30 +165,18 @@ class OpenAICompatibleProvider:
         )
         for note in dropped:
             logger.debug("%s: not carried over: %s", self.name, note)
-        started = time.monotonic()
         response = await self._open("POST", "/chat/completions", request=request, body=body)
-        try:
-            if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                # An upstream that ignored `stream: true` and answered in one piece.
-                for event in events_from_completion(json.loads(await response.aread())):
-                    yield event
-                return
-            async for event in self._events(response):
+        async for event in self.http.relay(response, self._answer(response)):
+            yield event
+
+    async def _answer(self, response: httpx.Response) -> AsyncIterator[Event]:
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            # An upstream that ignored `stream: true` and answered in one piece.
+            for event in events_from_completion(json.loads(await response.aread())):
                 yield event
-        except httpx.TransportError as exc:
-            yield Error(
-                ProxyError(
-                    f"{self.name} broke off the stream after"
-                    f" {time.monotonic() - started:.1f} s: {type(exc).__name__}",
-                    status=502,
-                )
-            )
-        except ValueError:
-            yield Error(
-                ProxyError(f"{self.name} answered with something that is not JSON", status=502)
-            )
-        finally:
-            await response.aclose()
+            return
+        async for event in self._events(response):
+            yield event
 
     async def _json(self, response: httpx.Response) -> Any:
         try:

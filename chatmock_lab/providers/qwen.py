@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -232,37 +231,22 @@ class QwenProvider:
         body = self._body(request, chat_id, dropped)
         for note in dropped:
             logger.debug("%s: not carried over: %s", self.name, note)
-        started = time.monotonic()
         url = f"{self.base_url}{_PATH}?chat_id={chat_id}"
         response = await self.http.open("POST", url, headers=headers, json_body=body)
-        try:
-            content_type = response.headers.get("content-type", "").lower()
-            events: list[Event] | None = None
-            if "json" in content_type:
-                # No stream: an application error (or a whole answer) in one piece.
-                events = _QwenStream().whole(json.loads(await response.aread()))
-            elif "html" in content_type:
-                events = [Error(_challenge_error(response.status_code))]
-            if events is not None:
-                for event in events:
-                    yield event
-                return
+        async for event in self.http.relay(response, self._answer(response)):
+            yield event
+
+    async def _answer(self, response: httpx.Response) -> AsyncIterator[Event]:
+        content_type = response.headers.get("content-type", "").lower()
+        if "json" in content_type:
+            # No stream: an application error (or a whole answer) in one piece.
+            for event in _QwenStream().whole(json.loads(await response.aread())):
+                yield event
+        elif "html" in content_type:
+            yield Error(_challenge_error(response.status_code))
+        else:
             async for event in self._events(response):
                 yield event
-        except httpx.TransportError as exc:
-            yield Error(
-                ProxyError(
-                    f"{self.name} broke off the stream after"
-                    f" {time.monotonic() - started:.1f} s: {type(exc).__name__}",
-                    status=502,
-                )
-            )
-        except ValueError:
-            yield Error(
-                ProxyError(f"{self.name} answered with something that is not JSON", status=502)
-            )
-        finally:
-            await response.aclose()
 
     def _credentials(self) -> dict[str, str]:
         token, cookies = self._token, self._cookies
