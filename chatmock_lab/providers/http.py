@@ -155,22 +155,25 @@ class HttpUpstream:
                     continue
             raise error
 
-    async def request_json(
-        self, method: str, url: str, *, headers: Mapping[str, str], json_body: Any = None
-    ) -> Any:
-        response = await self.open(method, url, headers=headers, json_body=json_body)
+    async def read_json(self, response: httpx.Response) -> Any:
+        """A whole JSON answer from an open response, which is then closed."""
         try:
-            raw = await response.aread()
-        except httpx.TransportError as exc:
-            raise ProxyError(f"{self.name} broke off its answer: {exc}", status=502) from None
-        finally:
-            await response.aclose()
-        try:
-            return json.loads(raw)
+            return json.loads(await response.aread())
         except ValueError:
             raise ProxyError(
                 f"{self.name} answered with something that is not JSON", status=502
             ) from None
+        except httpx.TransportError as exc:
+            raise ProxyError(f"{self.name} broke off its answer: {exc}", status=502) from None
+        finally:
+            await response.aclose()
+
+    async def request_json(
+        self, method: str, url: str, *, headers: Mapping[str, str], json_body: Any = None
+    ) -> Any:
+        return await self.read_json(
+            await self.open(method, url, headers=headers, json_body=json_body)
+        )
 
     async def relay(
         self, response: httpx.Response, events: AsyncIterator[Event]

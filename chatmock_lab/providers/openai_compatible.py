@@ -11,7 +11,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -119,7 +118,7 @@ class OpenAICompatibleProvider:
         await self.http.aclose()
 
     async def models(self) -> list[ModelInfo]:
-        payload = await self._json(await self._open("GET", "/models"))
+        payload = await self.http.read_json(await self._open("GET", "/models"))
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, list):
             raise ProxyError(f"{self.name} answered /models without a `data` list", status=502)
@@ -148,7 +147,7 @@ class OpenAICompatibleProvider:
         }
         if request.dimensions is not None:
             body["dimensions"] = request.dimensions
-        payload = await self._json(await self._open("POST", "/embeddings", body=body))
+        payload = await self.http.read_json(await self._open("POST", "/embeddings", body=body))
         try:
             rows = sorted(payload["data"], key=lambda row: row.get("index", 0))
             vectors = [[float(v) for v in row["embedding"]] for row in rows]
@@ -177,18 +176,6 @@ class OpenAICompatibleProvider:
             return
         async for event in self._events(response):
             yield event
-
-    async def _json(self, response: httpx.Response) -> Any:
-        try:
-            return json.loads(await response.aread())
-        except ValueError:
-            raise ProxyError(
-                f"{self.name} answered with something that is not JSON", status=502
-            ) from None
-        except httpx.TransportError as exc:
-            raise ProxyError(f"{self.name} broke off its answer: {exc}", status=502) from None
-        finally:
-            await response.aclose()
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
         decoder = SSEDecoder()
