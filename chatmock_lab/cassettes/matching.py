@@ -1,0 +1,188 @@
+"""Finding the recording for a request on replay, ignoring what changes from run to run.
+
+A request is reduced to its canonical form: method, path (the host differs between a
+recording and a replay through the proxy), the query without credentials, and the body
+as JSON with sorted keys and volatile fields removed. Volatile by default:
+
+- at any depth: `user`, `metadata`, `stream_options`, `request_id`, `prompt_cache_key`,
+  `session_id`, `created`, `created_at`, `timestamp` (per-user, per-session or per-clock
+  values that a client fills in afresh each run);
+- at the top level only (written `$.name`): `id`, because nested ids (tool call ids in a
+  conversation's history) come from the recorded answers and must match.
+
+Names inside a JSON Schema's `properties` are data, not fields, so they are never removed.
+Form bodies are compared as sorted parameters; other bodies as text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from chatmock_lab.cassettes.format import Cassette, Interaction, RecordedRequest
+
+DEFAULT_IGNORED = frozenset(
+    {
+        "user",
+        "metadata",
+        "stream_options",
+        "request_id",
+        "prompt_cache_key",
+        "session_id",
+        "created",
+        "created_at",
+        "timestamp",
+        "$.id",
+    }
+)
+
+# Credentials (scrubbed in cassettes, real on replay) and cache busters.
+DEFAULT_IGNORED_QUERY = frozenset({"key", "api_key", "access_token", "token", "_"})
+
+_DIFF_LINES = 12
+
+CanonicalRequest = tuple[str, str, str, str]
+
+
+def canonical_request(
+    request: RecordedRequest,
+    *,
+    ignore: Iterable[str] = DEFAULT_IGNORED,
+    ignore_query: Iterable[str] = DEFAULT_IGNORED_QUERY,
+) -> CanonicalRequest:
+    """(method, path, query, body): equal for requests a replay should treat as the same."""
+    ignored = frozenset(ignore)
+    ignored_query = frozenset(name.lower() for name in ignore_query)
+    parts = urlsplit(request.uri)
+    query = urlencode(
+        sorted(
+            (name, value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+            if name.lower() not in ignored_query
+        )
+    )
+    return request.method.upper(), parts.path or "/", query, _canonical_body(request, ignored)
+
+
+class Matcher:
+    """Hands out recorded interactions for requests: the n-th identical request gets the n-th
+    recording; once they are used up, nothing, or the last one again if repeats are allowed.
+    Thread-safe, since a proxy serves requests concurrently.
+    """
+
+    def __init__(
+        self,
+        cassette: Cassette,
+        *,
+        allow_playback_repeats: bool = False,
+        ignore: Iterable[str] = DEFAULT_IGNORED,
+        ignore_query: Iterable[str] = DEFAULT_IGNORED_QUERY,
+    ) -> None:
+        self.cassette = cassette
+        self.allow_playback_repeats = allow_playback_repeats
+        self._ignore = frozenset(ignore)
+        self._ignore_query = frozenset(ignore_query)
+        self._lock = threading.Lock()
+        self._canonical = [self._canonicalize(i.request) for i in cassette.interactions]
+        self._by_request: dict[CanonicalRequest, list[int]] = {}
+        for index, canonical in enumerate(self._canonical):
+            self._by_request.setdefault(canonical, []).append(index)
+        self._play_counts = [0] * len(cassette.interactions)
+
+    def match(self, request: RecordedRequest) -> Interaction | None:
+        indexes = self._by_request.get(self._canonicalize(request), [])
+        with self._lock:
+            for index in indexes:
+                if self._play_counts[index] == 0:
+                    break
+            else:
+                if not (indexes and self.allow_playback_repeats):
+                    return None
+                index = indexes[-1]
+            self._play_counts[index] += 1
+        return self.cassette.interactions[index]
+
+    def unplayed(self) -> list[int]:
+        with self._lock:
+            return [index for index, count in enumerate(self._play_counts) if count == 0]
+
+    def closest(self, request: RecordedRequest) -> tuple[int, str] | None:
+        """The most similar recorded request's index and a short diff, for an error message."""
+        if not self._canonical:
+            return None
+        wanted = self._canonicalize(request)
+        wanted_lines = _lines(wanted)
+
+        def score(index: int) -> tuple[bool, bool, float]:
+            recorded = self._canonical[index]
+            ratio = difflib.SequenceMatcher(None, _lines(recorded), wanted_lines).ratio()
+            return recorded[:2] == wanted[:2], recorded[0] == wanted[0], ratio
+
+        best = max(range(len(self._canonical)), key=score)
+        diff = difflib.unified_diff(
+            _lines(self._canonical[best]),
+            wanted_lines,
+            fromfile=f"recorded #{best}",
+            tofile="request",
+            n=1,
+            lineterm="",
+        )
+        lines = list(diff)
+        if len(lines) > _DIFF_LINES:
+            lines = [*lines[:_DIFF_LINES], f"... ({len(lines) - _DIFF_LINES} more lines)"]
+        return best, "\n".join(lines)
+
+    def _canonicalize(self, request: RecordedRequest) -> CanonicalRequest:
+        return canonical_request(request, ignore=self._ignore, ignore_query=self._ignore_query)
+
+
+def _lines(canonical: CanonicalRequest) -> list[str]:
+    method, path, query, body = canonical
+    first = f"{method} {path}?{query}" if query else f"{method} {path}"
+    return [first, *body.splitlines()]
+
+
+def _canonical_body(request: RecordedRequest, ignored: frozenset[str]) -> str:
+    body = request.body
+    if not body:
+        return ""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    else:
+        cleaned = _without(document, ignored, top_level=True)
+        return json.dumps(cleaned, sort_keys=True, indent=1, ensure_ascii=False)
+    if _is_form(request):
+        pairs = parse_qsl(body, keep_blank_values=True)
+        return urlencode(sorted((k, v) for k, v in pairs if k not in ignored))
+    return body
+
+
+def _is_form(request: RecordedRequest) -> bool:
+    return any(
+        name.lower() == "content-type" and "x-www-form-urlencoded" in value.lower()
+        for name, values in request.headers.items()
+        for value in values
+    )
+
+
+def _without(node: Any, ignored: frozenset[str], *, top_level: bool = False) -> Any:
+    if isinstance(node, dict):
+        kept = {}
+        for key, value in node.items():
+            if key in ignored or (top_level and f"$.{key}" in ignored):
+                continue
+            if key == "properties" and isinstance(value, dict):
+                # A schema's property names are data: keep them, clean their definitions.
+                kept[key] = {name: _without(item, ignored) for name, item in value.items()}
+            else:
+                kept[key] = _without(value, ignored)
+        return kept
+    if isinstance(node, list):
+        return [_without(item, ignored) for item in node]
+    return node
