@@ -54,8 +54,11 @@ class HttpUpstream:
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         error_parser: Callable[[Any, int], ProxyError] = upstream_error,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
+        # Where requests really go: the network, or a cassette that records or replays.
+        self.transport = transport
         # How this upstream's error bodies read (OpenAI's envelope, Codex's `detail`, ...).
         self.error_parser = error_parser
         self.timeouts = timeouts or Timeouts()
@@ -70,6 +73,7 @@ class HttpUpstream:
                     connect=self.timeouts.connect, read=None, write=60.0, pool=None
                 ),
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+                transport=self.transport,
             )
         return self._client
 

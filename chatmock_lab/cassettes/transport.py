@@ -1,0 +1,207 @@
+"""Recording and replaying upstream traffic at the httpx layer, where providers call out.
+
+A `CassetteTransport` wraps the real transport. Recording tees each response: the
+stream goes on to the caller chunk by chunk as it arrives (time to first token stays
+real) while every chunk and its time offset is kept; when the response ends, or is cut
+off, the interaction is scrubbed of secrets and the cassette saved. Replay serves
+recorded responses with their chunk boundaries, as fast as possible (`speed=0`) or at
+the recorded pace times `speed`.
+
+Record modes follow vcrpy: `once` (record into a new cassette, replay an existing one),
+`new_episodes` (replay what matches, record the rest), `none` (replay only), `all`
+(record everything, replay nothing); and `rewrite` (start from an empty cassette).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from chatmock_lab.cassettes.format import (
+    Cassette,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    load_cassette,
+    save_cassette,
+)
+from chatmock_lab.cassettes.matching import Matcher
+from chatmock_lab.cassettes.scrub import scrub_interaction
+from chatmock_lab.core import ProxyError
+
+RecordMode = Literal["once", "new_episodes", "none", "all", "rewrite"]
+RECORD_MODES: tuple[str, ...] = ("once", "new_episodes", "none", "all", "rewrite")
+# Headers that describe the wire encoding, not the stored (decoded) text.
+_WIRE_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
+
+
+def _recorded_request(request: httpx.Request) -> RecordedRequest:
+    headers: dict[str, list[str]] = {}
+    for name, value in request.headers.multi_items():
+        headers.setdefault(name.lower(), []).append(value)
+    body = request.content.decode("utf-8", errors="replace") if request.content else None
+    return RecordedRequest(method=request.method, uri=str(request.url), headers=headers, body=body)
+
+
+class CassetteTransport(httpx.AsyncBaseTransport):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mode: RecordMode = "once",
+        inner: httpx.AsyncBaseTransport | None = None,
+        speed: float = 0.0,
+        secrets: Iterable[str] = (),
+        allow_playback_repeats: bool = False,
+    ) -> None:
+        if mode not in RECORD_MODES:
+            raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, got {mode!r}")
+        if speed < 0:
+            raise ValueError(f"replay speed must not be negative, got {speed}")
+        self.path = Path(path)
+        self.mode = mode
+        self.speed = speed
+        self._secrets = list(secrets)
+        self._inner = inner or httpx.AsyncHTTPTransport()
+        self._lock = threading.Lock()
+        existed = self.path.exists() and mode != "rewrite"
+        self.cassette = load_cassette(self.path) if existed else Cassette()
+        self.cassette.metadata.setdefault("recorded_by", "chatmock-lab")
+        # `once` records only into a cassette that did not exist yet.
+        self._may_record = mode in ("all", "rewrite", "new_episodes") or (
+            mode == "once" and not existed
+        )
+        self._may_replay = mode in ("once", "new_episodes", "none")
+        self.matcher = Matcher(self.cassette, allow_playback_repeats=allow_playback_repeats)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        recorded_request = _recorded_request(request)
+        if self._may_replay:
+            interaction = self.matcher.match(recorded_request)
+            if interaction is not None:
+                return self._replay(interaction, request)
+        if not self._may_record:
+            raise self._no_match(recorded_request)
+        # Plain bytes on the wire, so what is recorded is the text itself.
+        request.headers["accept-encoding"] = "identity"
+        response = await self._inner.handle_async_request(request)
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_RecordingStream(self, recorded_request, response),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    def _no_match(self, request: RecordedRequest) -> ProxyError:
+        closest = self.matcher.closest(request)
+        hint = f"; closest recorded request (#{closest[0]}):\n{closest[1]}" if closest else ""
+        return ProxyError(
+            f"cassette {self.path}: no recorded request matches {request.method}"
+            f" {httpx.URL(request.uri).path} (record mode {self.mode}){hint}",
+            kind="not_found",
+        )
+
+    def _replay(self, interaction: Interaction, request: httpx.Request) -> httpx.Response:
+        recorded = interaction.response
+        headers = [
+            (name, value)
+            for name, values in recorded.headers.items()
+            if name.lower() not in _WIRE_HEADERS
+            for value in values
+        ]
+        chunks = recorded.chunks if recorded.chunks is not None else [(0.0, recorded.body)]
+        return httpx.Response(
+            status_code=recorded.status,
+            headers=headers,
+            stream=_ReplayStream(chunks, self.speed),
+            request=request,
+        )
+
+    def save(self, interaction: Interaction) -> None:
+        clean = scrub_interaction(interaction, secrets=self._secrets)
+        with self._lock:
+            self.cassette.interactions.append(clean)
+            save_cassette(self.path, self.cassette)
+
+
+class _ReplayStream(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[tuple[float, str]], speed: float) -> None:
+        self._chunks = chunks
+        self._speed = speed
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        previous = 0.0
+        for offset, text in self._chunks:
+            if self._speed > 0 and offset > previous:
+                await asyncio.sleep((offset - previous) / 1000 / self._speed)
+            previous = offset
+            yield text.encode()
+
+
+class _RecordingStream(httpx.AsyncByteStream):
+    """Passes the upstream's chunks on as they come, keeping each with its offset."""
+
+    def __init__(
+        self, owner: CassetteTransport, request: RecordedRequest, response: httpx.Response
+    ) -> None:
+        self._owner = owner
+        self._request = request
+        self._response = response
+        self._chunks: list[tuple[float, str]] = []
+        self._saved = False
+        self._error: str | None = None
+        self._complete = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        started = time.monotonic()
+        # A character split across two chunks belongs to the later one.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            async for chunk in self._response.aiter_raw():
+                offset = round((time.monotonic() - started) * 1000, 1)
+                self._chunks.append((offset, decoder.decode(chunk)))
+                yield chunk
+            self._complete = True
+        except httpx.TransportError as exc:
+            self._error = f"{type(exc).__name__}: the upstream broke off the stream"
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            self._error = "the client went away before the end"
+            raise
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+        if self._saved:
+            return
+        self._saved = True
+        headers: dict[str, list[str]] = {}
+        for name, value in self._response.headers.multi_items():
+            if name.lower() not in _WIRE_HEADERS:
+                headers.setdefault(name.lower(), []).append(value)
+        complete = self._complete and self._error is None
+        self._owner.save(
+            Interaction(
+                request=self._request,
+                response=RecordedResponse(
+                    status=self._response.status_code,
+                    reason=self._response.reason_phrase,
+                    headers=headers,
+                    body="".join(text for _, text in self._chunks),
+                    chunks=list(self._chunks),
+                    complete=complete,
+                    error=None if complete else (self._error or "not read to the end"),
+                ),
+            )
+        )
