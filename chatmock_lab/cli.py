@@ -77,6 +77,20 @@ def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="seconds until the upstream starts answering; default 300",
     )
+    flag("--record", "record", help="record upstream traffic into this cassette (vcrpy YAML)")
+    flag(
+        "--record-mode",
+        "record_mode",
+        choices=("once", "new_episodes", "none", "all", "rewrite"),
+        help="how --record treats an existing cassette; default once",
+    )
+    flag("--replay", "replay", help="answer from this cassette only, offline")
+    flag(
+        "--replay-speed",
+        "replay_speed",
+        type=float,
+        help="0 replays at once (default), 1 at the recorded pace, any factor",
+    )
     flag(
         "--api-key",
         "api_key",

@@ -38,6 +38,10 @@ class Settings:
     first_byte_timeout: float = 300.0
     # A key clients must present, for a proxy reachable beyond this machine.
     api_key: str | None = field(default=None, repr=False)
+    record: Path | None = None
+    replay: Path | None = None
+    record_mode: str = "once"
+    replay_speed: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -76,6 +80,15 @@ class Settings:
         for name in ("queue_timeout", "rate_limit", "connect_timeout", "first_byte_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative, got {getattr(self, name)}")
+        if self.record is not None and self.replay is not None:
+            raise ConfigError("record and replay: choose one cassette mode, not both")
+        if self.record_mode not in ("once", "new_episodes", "none", "all", "rewrite"):
+            raise ConfigError(
+                "record_mode: must be one of once, new_episodes, none, all, rewrite,"
+                f" got {self.record_mode!r}"
+            )
+        if self.replay_speed < 0:
+            raise ConfigError(f"replay_speed: must not be negative, got {self.replay_speed}")
         if self.retries < 0:
             raise ConfigError(f"retries: must not be negative, got {self.retries}")
         if self.mock_delay_ms < 0:
@@ -125,6 +138,10 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "connect_timeout": ("CHATMOCK_CONNECT_TIMEOUT", _parse_float),
     "first_byte_timeout": ("CHATMOCK_FIRST_BYTE_TIMEOUT", _parse_float),
     "api_key": ("CHATMOCK_API_KEY", str),
+    "record": ("CHATMOCK_RECORD", Path),
+    "replay": ("CHATMOCK_REPLAY", Path),
+    "record_mode": ("CHATMOCK_RECORD_MODE", str),
+    "replay_speed": ("CHATMOCK_REPLAY_SPEED", _parse_float),
 }
 
 

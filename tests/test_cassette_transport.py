@@ -114,3 +114,75 @@ def test_a_stream_cut_off_by_the_upstream_is_recorded_as_such(tmp_path) -> None:
     (interaction,) = load_cassette(path).interactions
     assert interaction.response.complete is False
     assert "broke off" in interaction.response.error
+
+
+def test_one_cassette_replays_to_every_dialect(tmp_path, start_server) -> None:
+    import anthropic
+    import openai
+    from google import genai
+    from google.genai import types
+
+    path = tmp_path / "every-dialect.yaml"
+    with FakeOpenAIUpstream(api_key=KEY) as fake:
+        env = {"XAI_API_KEY": KEY, "CHATMOCK_GROK_BASE_URL": fake.base_url}
+        recorder = start_server(provider_name="grok", env=env, record=path)
+        with openai.OpenAI(base_url=f"{recorder.url}/v1", api_key="k", max_retries=0) as client:
+            recorded = client.chat.completions.create(
+                model="grok-4",
+                max_tokens=50,
+                messages=[{"role": "user", "content": "Hello cassette"}],
+            )
+        assert recorded.choices[0].message.content == "Upstream says: Hello cassette"
+    # The upstream is gone. The recorded bytes go through each dialect's translator again.
+    replies = []
+    with openai.OpenAI(
+        base_url=f"{start_server(provider_name='grok', env=env, replay=path).url}/v1",
+        api_key="k",
+        max_retries=0,
+    ) as client:
+        replies.append(
+            client.chat.completions.create(
+                model="grok-4",
+                max_tokens=50,
+                messages=[{"role": "user", "content": "Hello cassette"}],
+            )
+            .choices[0]
+            .message.content
+        )
+    with anthropic.Anthropic(
+        base_url=start_server(provider_name="grok", env=env, replay=path).url,
+        api_key="k",
+        max_retries=0,
+    ) as claude:
+        replies.append(
+            claude.messages.create(
+                model="grok-4",
+                max_tokens=50,
+                messages=[{"role": "user", "content": "Hello cassette"}],
+            )
+            .content[0]
+            .text
+        )
+    gemini = genai.Client(
+        api_key="k",
+        http_options=types.HttpOptions(
+            base_url=start_server(provider_name="grok", env=env, replay=path).url
+        ),
+    )
+    replies.append(
+        gemini.models.generate_content(
+            model="grok-4",
+            contents="Hello cassette",
+            config=types.GenerateContentConfig(max_output_tokens=50),
+        ).text
+    )
+    assert replies == ["Upstream says: Hello cassette"] * 3
+    # Anything else is a clear error in the caller's dialect, naming the cassette.
+    server = start_server(provider_name="grok", env=env, replay=path)
+    with (
+        openai.OpenAI(base_url=f"{server.url}/v1", api_key="k", max_retries=0) as client,
+        pytest.raises(openai.NotFoundError, match=r"every-dialect\.yaml"),
+    ):
+        client.chat.completions.create(
+            model="grok-4", messages=[{"role": "user", "content": "Something else"}]
+        )

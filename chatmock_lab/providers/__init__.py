@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import httpx
+
 from chatmock_lab.config import Settings
 from chatmock_lab.limits import RetryPolicy
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, Provider
 from chatmock_lab.providers.http import HttpUpstream, Timeouts
 
-ProviderFactory = Callable[[Settings, Mapping[str, str]], Provider]
+# Settings, the environment (credentials, base URLs), and the transport upstream calls
+# go through (None: the network; or a cassette that records or replays).
+ProviderFactory = Callable[
+    [Settings, Mapping[str, str], "httpx.AsyncBaseTransport | None"], Provider
+]
 
 
-def _create_mock(settings: Settings, env: Mapping[str, str]) -> Provider:
+def _create_mock(
+    settings: Settings, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None
+) -> Provider:
     from chatmock_lab.providers.mock import MockOptions, MockProvider
     from chatmock_lab.providers.scenario import load_scenario
 
@@ -26,35 +34,40 @@ def _create_mock(settings: Settings, env: Mapping[str, str]) -> Provider:
     )
 
 
-def http_upstream(name: str, settings: Settings) -> HttpUpstream:
+def http_upstream(
+    name: str, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> HttpUpstream:
     """The HTTP client settings every real upstream shares."""
     return HttpUpstream(
         name,
         timeouts=Timeouts(connect=settings.connect_timeout, first_byte=settings.first_byte_timeout),
         retry=RetryPolicy(max_retries=settings.retries),
+        transport=transport,
     )
 
 
 def _openai_compatible(name: str) -> ProviderFactory:
-    def create(settings: Settings, env: Mapping[str, str]) -> Provider:
+    def create(
+        settings: Settings, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None
+    ) -> Provider:
         from chatmock_lab.providers.openai_compatible import SPECS, OpenAICompatibleProvider
 
-        return OpenAICompatibleProvider(SPECS[name], env, http_upstream(name, settings))
+        return OpenAICompatibleProvider(SPECS[name], env, http_upstream(name, settings, transport))
 
     return create
 
 
-def _create_chatgpt(settings: Settings, env: Mapping[str, str]) -> Provider:
+def _create_chatgpt(
+    settings: Settings, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None
+) -> Provider:
     import time
-
-    import httpx
 
     from chatmock_lab.auth.chatgpt import ChatGPTCredentials, default_issuer
     from chatmock_lab.auth.store import TokenStore, chatmock_home, codex_auth_path
     from chatmock_lab.dialects import responses
     from chatmock_lab.providers.chatgpt import ChatGPTProvider
 
-    http = http_upstream("chatgpt", settings)
+    http = http_upstream("chatgpt", settings, transport)
     # Codex's error bodies (`detail`, quota resets) read differently from OpenAI's.
     http.error_parser = lambda payload, status: responses.upstream_error(
         payload, status, now=time.time()
@@ -69,9 +82,9 @@ def _create_chatgpt(settings: Settings, env: Mapping[str, str]) -> Provider:
     return ChatGPTProvider(env, http, credentials, usage_store=usage)
 
 
-def _create_copilot(settings: Settings, env: Mapping[str, str]) -> Provider:
-    import httpx
-
+def _create_copilot(
+    settings: Settings, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None
+) -> Provider:
     from chatmock_lab.auth.github import CopilotCredentials, GitHubEndpoints
     from chatmock_lab.auth.store import TokenStore
     from chatmock_lab.providers.copilot import CopilotProvider
@@ -83,15 +96,17 @@ def _create_copilot(settings: Settings, env: Mapping[str, str]) -> Provider:
         account_type=env.get("CHATMOCK_COPILOT_ACCOUNT_TYPE") or "individual",
         env=env,
     )
-    return CopilotProvider(env, http_upstream("copilot", settings), credentials)
+    return CopilotProvider(env, http_upstream("copilot", settings, transport), credentials)
 
 
-def _create_qwen(settings: Settings, env: Mapping[str, str]) -> Provider:
+def _create_qwen(
+    settings: Settings, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None
+) -> Provider:
     from chatmock_lab.accounts import qwen_environment
     from chatmock_lab.providers import qwen
 
     # A session saved by `chatmock-lab login qwen` fills in what the environment lacks.
-    return qwen.create(settings, qwen_environment(env))
+    return qwen.create(settings, qwen_environment(env), transport)
 
 
 _FACTORIES: dict[str, ProviderFactory] = {
@@ -110,7 +125,10 @@ def available_providers() -> list[str]:
 
 
 def create_provider(
-    name: str, settings: Settings, env: Mapping[str, str] | None = None
+    name: str,
+    settings: Settings,
+    env: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Provider:
     """Build the named provider; an unknown name is a `ValueError` listing the known ones.
     Building never touches the network: credentials are checked when a request comes."""
@@ -118,7 +136,7 @@ def create_provider(
     if factory is None:
         known = ", ".join(available_providers())
         raise ValueError(f"unknown provider {name!r} (available: {known})")
-    return factory(settings, env or {})
+    return factory(settings, env or {}, transport)
 
 
 def secret_variables() -> list[str]:

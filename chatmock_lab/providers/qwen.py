@@ -452,9 +452,13 @@ class _QwenStream:
         return content[len(seen) :]
 
 
-def create(settings: Settings, env: Mapping[str, str]) -> QwenProvider:
+def create(
+    settings: Settings,
+    env: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> QwenProvider:
     """The registry's factory for the `qwen` provider."""
-    return QwenProvider(env, http_upstream("qwen", settings))
+    return QwenProvider(env, http_upstream("qwen", settings, transport))
 
 
 def _uuid(value: object, source: str) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from quart import Quart, Response, request
 
+from chatmock_lab.cassettes.transport import CassetteTransport
 from chatmock_lab.config import Settings
 from chatmock_lab.core import ProxyError
 from chatmock_lab.limits import Approver, Gate, RateLimiter, TerminalApprover
@@ -43,6 +44,16 @@ def _presented_key() -> str:
     return request.args.get("key", "")
 
 
+def cassette_transport(settings: Settings) -> CassetteTransport | None:
+    """The cassette every upstream call goes through, when the settings name one."""
+    if settings.replay is not None:
+        return CassetteTransport(settings.replay, mode="none", speed=settings.replay_speed)
+    if settings.record is not None:
+        mode = settings.record_mode
+        return CassetteTransport(settings.record, mode=mode, speed=settings.replay_speed)  # type: ignore[arg-type]
+    return None
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -70,9 +81,10 @@ def create_app(
         gate=Gate(settings.max_concurrency, settings.queue_timeout),
         rate_limiter=RateLimiter(settings.rate_limit, wait=settings.wait),
         approver=approver or (TerminalApprover() if settings.manual else None),
+        transport=cassette_transport(settings),
     )
     # Fail at startup, not at the first request, on an unknown provider or bad scenario.
-    default = provider or create_provider(settings.provider, settings, env)
+    default = provider or create_provider(settings.provider, settings, env, state.transport)
     state.providers[settings.provider] = default
     attach_state(app.extensions, state)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import httpx
 from quart import current_app
 
 from chatmock_lab.config import Settings
@@ -22,6 +23,8 @@ class ServerState:
     gate: Gate
     rate_limiter: RateLimiter
     approver: Approver | None = None
+    # Every upstream call goes through it when a cassette records or replays.
+    transport: httpx.AsyncBaseTransport | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
     requests_served: int = 0
 
@@ -34,7 +37,7 @@ class ServerState:
         provider = self.providers.get(name)
         if provider is None:
             try:
-                provider = create_provider(name, self.settings, self.env)
+                provider = create_provider(name, self.settings, self.env, self.transport)
             except ValueError as exc:
                 raise InvalidRequest(str(exc), param=param) from None
             self.providers[name] = provider
