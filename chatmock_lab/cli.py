@@ -123,6 +123,16 @@ def _account_parsers(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _cassette_parsers(subparsers: argparse._SubParsersAction) -> None:
+    cassettes = subparsers.add_parser("cassettes", help="look after recorded cassettes")
+    actions = cassettes.add_subparsers(dest="action", required=True)
+    check = actions.add_parser(
+        "check", help="fail on credential-looking strings or cassettes past an age"
+    )
+    check.add_argument("paths", nargs="+", help="cassette files or directories")
+    check.add_argument("--max-age-days", type=float, default=None, help="oldest allowed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatmock-lab",
@@ -132,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _serve_parser(subparsers)
     _account_parsers(subparsers)
+    _cassette_parsers(subparsers)
     return parser
 
 
@@ -235,6 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "info":
             return _info(args)
+        if args.command == "cassettes":
+            from chatmock_lab.cassettes.check import check_cassettes, format_reports
+
+            reports = check_cassettes(args.paths, max_age_days=args.max_age_days)
+            print(format_reports(reports))
+            return 0 if reports and all(r.ok for r in reports) else 1
     except ConfigError as exc:
         print(f"chatmock-lab: error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import vcr
 
-from chatmock_lab.cassettes import find_secrets, load_cassette
+from chatmock_lab.cassettes import find_secrets, load_cassette, save_cassette
 from chatmock_lab.cassettes.transport import CassetteTransport
 from chatmock_lab.core import ChatRequest, Message, ProxyError, TextPart, acollect
 from chatmock_lab.providers.http import HttpUpstream
@@ -186,3 +186,37 @@ def test_one_cassette_replays_to_every_dialect(tmp_path, start_server) -> None:
         client.chat.completions.create(
             model="grok-4", messages=[{"role": "user", "content": "Something else"}]
         )
+
+
+def test_cassettes_check_fails_on_a_planted_secret_and_on_age(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "clean.yaml"
+    with FakeOpenAIUpstream(api_key=KEY) as fake:
+        asyncio.run(
+            collect(provider(fake.base_url, CassetteTransport(path, mode="once")), ask("x"))
+        )
+
+    def check(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "chatmock_lab", "cassettes", "check", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    clean = check(str(path))
+    assert clean.returncode == 0, clean.stdout
+    assert "ok" in clean.stdout
+    planted = tmp_path / "planted.yaml"
+    cassette = load_cassette(path)
+    request = cassette.interactions[0].request
+    request.body = request.body.replace("grok-4", "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX")
+    save_cassette(planted, cassette)
+    found = check(str(tmp_path))
+    assert found.returncode == 1
+    assert "planted.yaml: PROBLEMS" in found.stdout
+    assert "ABCDEFGHIJKLMNOPQRSTUVWX" not in found.stdout  # reported, never shown
+    old = check(str(path), "--max-age-days", "-1")
+    assert old.returncode == 1 and "older than" in old.stdout

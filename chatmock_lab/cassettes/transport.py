@@ -133,6 +133,9 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         clean = scrub_interaction(interaction, secrets=self._secrets)
         with self._lock:
             self.cassette.interactions.append(clean)
+            self.cassette.metadata["recorded_at"] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
+            )
             save_cassette(self.path, self.cassette)
 
 
