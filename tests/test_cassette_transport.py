@@ -133,7 +133,9 @@ def test_one_cassette_replays_to_every_dialect(tmp_path, start_server) -> None:
                 messages=[{"role": "user", "content": "Hello cassette"}],
             )
         assert recorded.choices[0].message.content == "Upstream says: Hello cassette"
-    # The upstream is gone. The recorded bytes go through each dialect's translator again.
+    # The upstream is gone, and so is the key. The recorded bytes go through each
+    # dialect's translator again.
+    env = {"CHATMOCK_GROK_BASE_URL": env["CHATMOCK_GROK_BASE_URL"]}
     replies = []
     with openai.OpenAI(
         base_url=f"{start_server(provider_name='grok', env=env, replay=path).url}/v1",
