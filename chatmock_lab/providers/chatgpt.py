@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -22,7 +21,6 @@ from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.core import (
     ChatRequest,
     EmbeddingRequest,
-    Error,
     Event,
     ProxyError,
     ReasoningConfig,
@@ -30,8 +28,7 @@ from chatmock_lab.core import (
 from chatmock_lab.dialects import responses
 from chatmock_lab.providers import chatgpt_identity
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
-from chatmock_lab.providers.http import HttpUpstream
-from chatmock_lab.sse import SSEDecoder
+from chatmock_lab.providers.http import HttpUpstream, JSONStream
 
 logger = logging.getLogger(__name__)
 
@@ -142,26 +139,13 @@ class ChatGPTProvider:
             yield event
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
-        decoder = SSEDecoder()
         parser = responses.UpstreamResponsesStream()
-        lines = self.http.lines(response)
-        async for line in lines:
-            frame = decoder.feed_line(line)
-            if frame is None or frame.data.strip() == "[DONE]":
-                continue
-            try:
-                payload = json.loads(frame.data)
-            except ValueError:
-                yield Error(
-                    ProxyError(
-                        f"chatgpt sent a malformed stream line: {frame.data[:80]!r}", status=502
-                    )
-                )
-                return
-            for event in parser.feed(frame.event, payload):
+        stream = JSONStream(self.http, response)
+        async for event_name, payload in stream:
+            for event in parser.feed(event_name, payload):
                 yield event
             if parser.done:
-                await self.http.drain(lines)
+                await stream.finish()
                 return
         for event in parser.close():
             yield event

@@ -22,6 +22,7 @@ from chatmock_lab.core import Error, Event, ProxyError
 from chatmock_lab.dialects.openai import upstream_error
 from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from chatmock_lab.redact import redactor
+from chatmock_lab.sse import SSEDecoder, SSEEvent
 
 logger = logging.getLogger("chatmock_lab.upstream")
 
@@ -42,6 +43,55 @@ def _loggable(body: Any) -> str:
     if len(text) > _LOG_BODY_LIMIT:
         text = text[:_LOG_BODY_LIMIT] + f"... ({len(text)} characters)"
     return redactor.text(text)
+
+
+DONE = "[DONE]"
+
+
+class JSONStream:
+    """The JSON payloads of an upstream's SSE body, as `(event name, payload)`.
+
+    `data: [DONE]` ends it (`said_done` tells); a frame that is not JSON raises
+    `ProxyError`. `finish()` reads what is left of the body, so httpx can keep the
+    connection. With `bare_json_lines`, a JSON object on a line of its own outside any
+    frame counts as a frame (some upstreams answer an error that way)."""
+
+    def __init__(
+        self, upstream: HttpUpstream, response: httpx.Response, *, bare_json_lines: bool = False
+    ) -> None:
+        self._upstream = upstream
+        self._lines = upstream.lines(response)
+        self._bare_json_lines = bare_json_lines
+        self.said_done = False
+
+    def _decoded(self, data: str) -> Any:
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ProxyError(
+                f"{self._upstream.name} sent a malformed stream line: {data[:80]!r}", status=502
+            ) from None
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, Any]]:
+        decoder = SSEDecoder()
+        async for line in self._lines:
+            if self._bare_json_lines and line.startswith("{"):
+                frame: SSEEvent | None = SSEEvent(event="message", data=line)
+            else:
+                frame = decoder.feed_line(line)
+            if frame is None:
+                continue
+            if frame.data.strip() == DONE:
+                self.said_done = True
+                await self.finish()
+                return
+            yield frame.event, self._decoded(frame.data)
+        frame = decoder.flush()
+        if frame is not None and frame.data.strip() != DONE:
+            yield frame.event, self._decoded(frame.data)
+
+    async def finish(self) -> None:
+        await self._upstream.drain(self._lines)
 
 
 class HttpUpstream:

@@ -22,8 +22,7 @@ from chatmock_lab.dialects.openai import (
     events_from_completion,
 )
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
-from chatmock_lab.providers.http import HttpUpstream
-from chatmock_lab.sse import SSEDecoder
+from chatmock_lab.providers.http import HttpUpstream, JSONStream
 
 logger = logging.getLogger(__name__)
 
@@ -178,38 +177,14 @@ class OpenAICompatibleProvider:
             yield event
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
-        decoder = SSEDecoder()
         parser = UpstreamChatStream()
-        said_done = False
-        lines = self.http.lines(response)
-        async for line in lines:
-            frame = decoder.feed_line(line)
-            if frame is None:
-                continue
-            if frame.data.strip() == "[DONE]":
-                said_done = True
-                # Reading to the end of the body lets httpx keep the connection alive.
-                await self.http.drain(lines)
-                break
-            try:
-                payload = json.loads(frame.data)
-            except ValueError:
-                yield Error(
-                    ProxyError(
-                        f"{self.name} sent a malformed stream line: {frame.data[:80]!r}", status=502
-                    )
-                )
-                return
+        stream = JSONStream(self.http, response)
+        async for _, payload in stream:
             for event in parser.feed(payload):
                 yield event
             if parser.done:
                 return
-        else:
-            frame = decoder.flush()
-            if frame is not None and frame.data.strip() != "[DONE]":
-                for event in parser.feed(json.loads(frame.data)):
-                    yield event
-        if not (parser.finished or said_done):
+        if not (parser.finished or stream.said_done):
             # The connection closed cleanly but the answer never said it was complete.
             yield Error(ProxyError(f"{self.name} ended the stream before finishing", status=502))
             return

@@ -72,9 +72,8 @@ from chatmock_lab.core import (
 from chatmock_lab.dialects.openai import build_upstream_request
 from chatmock_lab.providers import http_upstream
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
-from chatmock_lab.providers.http import HttpUpstream
+from chatmock_lab.providers.http import HttpUpstream, JSONStream
 from chatmock_lab.redact import redactor
-from chatmock_lab.sse import SSEDecoder
 
 __all__ = [
     "AUTH_TOKEN_VARIABLE",
@@ -304,52 +303,24 @@ class QwenProvider:
         return body
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
-        decoder = SSEDecoder()
         parser = _QwenStream()
-        said_done = False
-        lines = self.http.lines(response)
-        async for line in lines:
-            if line.startswith("{"):
-                # A bare JSON body where a stream was expected: an application error.
-                data: str | None = line
-            else:
-                frame = decoder.feed_line(line)
-                data = frame.data if frame is not None else None
-            if data is None:
-                continue
-            if data.strip() == "[DONE]":
-                said_done = True
-                break
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                yield Error(
-                    ProxyError(
-                        f"{self.name} sent a malformed stream line: {data[:80]!r}", status=502
-                    )
-                )
-                return
+        # A bare JSON body where a stream was expected is an application error.
+        stream = JSONStream(self.http, response, bare_json_lines=True)
+        async for _, payload in stream:
             for event in parser.feed(payload):
                 yield event
             if parser.failed:
                 return
             if parser.finished:
                 break
-        else:
-            frame = decoder.flush()
-            if frame is not None and frame.data.strip() != "[DONE]":
-                for event in parser.feed(json.loads(frame.data)):
-                    yield event
-                if parser.failed:
-                    return
-        if not (parser.finished or said_done):
+        if not (parser.finished or stream.said_done):
             # The connection closed cleanly but the answer never said it was complete.
             yield Error(ProxyError(f"{self.name} ended the stream before finishing", status=502))
             return
         for event in parser.close():
             yield event
         # Reading to the end of the body lets httpx keep the connection alive.
-        await self.http.drain(lines)
+        await stream.finish()
 
 
 class _QwenStream:
