@@ -3,8 +3,9 @@ usable as a context manager. Each fake provides `app` and `port` and may hook in
 
 from __future__ import annotations
 
+import dataclasses
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from quart import Quart
 
@@ -12,6 +13,31 @@ from chatmock_lab.config import Settings
 from chatmock_lab.server.runner import BackgroundServer
 
 _Fake = TypeVar("_Fake", bound="FakeServer")
+
+
+_Reply = TypeVar("_Reply")
+
+
+def scripted_reply(kind: type[_Reply], reply: _Reply | None, fields: dict[str, Any]) -> _Reply:
+    """A fake's scripted reply: `reply` as given, or built from `fields`, or `reply` with
+    `fields` overriding some of its values."""
+    if reply is None:
+        return kind(**fields)
+    return dataclasses.replace(reply, **fields) if fields else reply  # type: ignore[type-var]
+
+
+def fake_app(import_name: str) -> Quart:
+    """A Quart app for a fake upstream: no response or body timeouts (fake streams and
+    held requests may last long), and `GET /health` for the runner's readiness poll."""
+    app = Quart(import_name)
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = None
+
+    @app.get("/health")
+    async def _health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
 
 
 class FakeServer:

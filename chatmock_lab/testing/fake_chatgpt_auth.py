@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from quart import Quart, Response, request
 
 from chatmock_lab.server.runner import BackgroundServer
-from chatmock_lab.testing._lifecycle import FakeServer
+from chatmock_lab.testing._lifecycle import FakeServer, fake_app
 
 __all__ = ["DeviceOutcome", "FakeChatGPTAuth", "RecordedAuthRequest"]
 
@@ -219,11 +219,7 @@ class FakeChatGPTAuth(FakeServer):
     # The app
 
     def _create_app(self) -> Quart:
-        app = Quart(__name__)
-
-        @app.get("/health")
-        async def _health() -> Response:
-            return _json({"status": "ok"})
+        app = fake_app(__name__)
 
         @app.get("/oauth/authorize")
         async def _authorize() -> Response:

@@ -16,7 +16,6 @@ called from the test's thread, so all shared state sits behind one lock.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import logging
@@ -33,7 +32,7 @@ from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.server.runner import BackgroundServer
-from chatmock_lab.testing._lifecycle import FakeServer
+from chatmock_lab.testing._lifecycle import FakeServer, fake_app, scripted_reply
 from chatmock_lab.testing.fake_openai import RecordedRequest
 
 __all__ = ["CodexReply", "FakeCodexBackend"]
@@ -179,12 +178,7 @@ class FakeCodexBackend(FakeServer):
 
     def reply(self, reply: CodexReply | None = None, **fields: Any) -> None:
         """Queue the answer to the next `/responses` request; `fields` override `reply`'s."""
-        if reply is None:
-            scripted = CodexReply(**fields)
-        elif fields:
-            scripted = dataclasses.replace(reply, **fields)
-        else:
-            scripted = reply
+        scripted = scripted_reply(CodexReply, reply, fields)
         with self._lock:
             self._replies.append(scripted)
 
@@ -233,13 +227,7 @@ class FakeCodexBackend(FakeServer):
     # The app
 
     def _create_app(self) -> Quart:
-        app = Quart(__name__)
-        app.config["RESPONSE_TIMEOUT"] = None
-        app.config["BODY_TIMEOUT"] = None
-
-        @app.get("/health")
-        async def _health() -> Response:
-            return _json({"status": "ok"})
+        app = fake_app(__name__)
 
         @app.before_request
         async def _record_and_authorize() -> Response | None:

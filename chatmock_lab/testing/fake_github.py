@@ -29,7 +29,7 @@ from quart import Quart, Response, request
 
 from chatmock_lab.auth.github import CLIENT_ID, DEVICE_GRANT_TYPE, GitHubEndpoints
 from chatmock_lab.server.runner import BackgroundServer
-from chatmock_lab.testing._lifecycle import FakeServer
+from chatmock_lab.testing._lifecycle import FakeServer, fake_app
 
 __all__ = ["FakeGitHub", "GitHubRequest"]
 
@@ -219,11 +219,7 @@ class FakeGitHub(FakeServer):
     # The app
 
     def _create_app(self) -> Quart:
-        app = Quart(__name__)
-
-        @app.get("/health")
-        async def _health() -> Response:
-            return _json({"status": "ok"})
+        app = fake_app(__name__)
 
         @app.post("/login/device/code")
         async def _device_code() -> Response:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import hashlib
 import json
 import logging
@@ -33,7 +32,7 @@ from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.server.runner import BackgroundServer
-from chatmock_lab.testing._lifecycle import FakeServer
+from chatmock_lab.testing._lifecycle import FakeServer, fake_app, scripted_reply
 
 __all__ = ["FakeOpenAIUpstream", "FakeReply", "RecordedRequest"]
 
@@ -230,12 +229,7 @@ class FakeOpenAIUpstream(FakeServer):
 
     def reply(self, reply: FakeReply | None = None, **fields: Any) -> None:
         """Queue the answer to the next chat request; `fields` override those of `reply`."""
-        if reply is None:
-            scripted = FakeReply(**fields)
-        elif fields:
-            scripted = dataclasses.replace(reply, **fields)
-        else:
-            scripted = reply
+        scripted = scripted_reply(FakeReply, reply, fields)
         with self._lock:
             self._replies.append(scripted)
 
@@ -291,13 +285,7 @@ class FakeOpenAIUpstream(FakeServer):
     # The app
 
     def _create_app(self) -> Quart:
-        app = Quart(__name__)
-        app.config["RESPONSE_TIMEOUT"] = None
-        app.config["BODY_TIMEOUT"] = None
-
-        @app.get("/health")
-        async def _health() -> Response:
-            return _json({"status": "ok"})
+        app = fake_app(__name__)
 
         @app.before_request
         async def _record_and_authorize() -> Response | None:

@@ -15,7 +15,6 @@ called from the test's thread, so shared state sits behind one lock.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import threading
@@ -29,7 +28,7 @@ from typing import Any
 from quart import Quart, Response, request
 
 from chatmock_lab.server.runner import BackgroundServer
-from chatmock_lab.testing._lifecycle import FakeServer
+from chatmock_lab.testing._lifecycle import FakeServer, fake_app, scripted_reply
 
 __all__ = ["FakeQwen", "QwenReply", "RecordedQwenRequest"]
 
@@ -140,12 +139,7 @@ class FakeQwen(FakeServer):
 
     def reply(self, reply: QwenReply | None = None, **fields: Any) -> None:
         """Queue the answer to the next chat request; `fields` override those of `reply`."""
-        if reply is None:
-            scripted = QwenReply(**fields)
-        elif fields:
-            scripted = dataclasses.replace(reply, **fields)
-        else:
-            scripted = reply
+        scripted = scripted_reply(QwenReply, reply, fields)
         with self._lock:
             self._replies.append(scripted)
 
@@ -194,12 +188,7 @@ class FakeQwen(FakeServer):
     # The app
 
     def _create_app(self) -> Quart:
-        app = Quart(__name__)
-        app.config["RESPONSE_TIMEOUT"] = None
-
-        @app.get("/health")
-        async def _health() -> Response:
-            return _json({"status": "ok"})
+        app = fake_app(__name__)
 
         @app.post(_PATH)
         async def _chat() -> Response:
