@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.server.runner import BackgroundServer
 from chatmock_lab.testing._lifecycle import FakeServer, fake_app, scripted_reply
-from chatmock_lab.testing.fake_openai import RecordedRequest
+from chatmock_lab.testing.fake_openai import RecordedRequest, record_request
 
 __all__ = ["CodexReply", "FakeCodexBackend"]
 
@@ -233,21 +233,7 @@ class FakeCodexBackend(FakeServer):
         async def _record_and_authorize() -> Response | None:
             if not request.path.startswith("/backend-api/"):
                 return None
-            raw = await request.get_data()
-            g.json_error = None
-            try:
-                g.json_body = json.loads(raw) if raw else None
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                g.json_body = None
-                g.json_error = str(exc)
-            recorded = RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers=_lower_headers(request.headers.items()),
-                query=request.args.to_dict(),
-                body=g.json_body,
-                received_at=time.monotonic(),
-            )
+            recorded = await record_request()
             with self._lock:
                 self.requests.append(recorded)
             return self._authorization_error()

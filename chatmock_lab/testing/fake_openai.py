@@ -58,6 +58,26 @@ class RecordedRequest:
     received_at: float
 
 
+async def record_request() -> RecordedRequest:
+    """The current request as recorded; its decoded JSON body (or the reason it is not
+    JSON) is also left on `g` for the route."""
+    raw = await request.get_data()
+    g.json_error = None
+    try:
+        g.json_body = json.loads(raw) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        g.json_body = None
+        g.json_error = str(exc)
+    return RecordedRequest(
+        method=request.method,
+        path=request.path,
+        headers=_lower_headers(request.headers.items()),
+        query=request.args.to_dict(),
+        body=g.json_body,
+        received_at=time.monotonic(),
+    )
+
+
 @dataclass
 class FakeReply:
     """One scripted answer to a chat completion request."""
@@ -291,21 +311,7 @@ class FakeOpenAIUpstream(FakeServer):
         async def _record_and_authorize() -> Response | None:
             if request.path != "/v1" and not request.path.startswith("/v1/"):
                 return None
-            raw = await request.get_data()
-            g.json_error = None
-            try:
-                g.json_body = json.loads(raw) if raw else None
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                g.json_body = None
-                g.json_error = str(exc)
-            recorded = RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers=_lower_headers(request.headers.items()),
-                query=request.args.to_dict(),
-                body=g.json_body,
-                received_at=time.monotonic(),
-            )
+            recorded = await record_request()
             with self._lock:
                 self.requests.append(recorded)
             return self._authorization_error()
