@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from chatmock_lab import __version__
 from chatmock_lab.auth.store import TokenStoreError
-from chatmock_lab.config import ConfigError, Settings, environment_variables
+from chatmock_lab.config import RECORD_MODES, ConfigError, Settings, environment_variables
 from chatmock_lab.providers import available_providers
 from chatmock_lab.redact import RedactingFilter, redactor
 
@@ -81,7 +81,7 @@ def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
     flag(
         "--record-mode",
         "record_mode",
-        choices=("once", "new_episodes", "none", "all", "rewrite"),
+        choices=RECORD_MODES,
         help="how --record treats an existing cassette; default once",
     )
     flag("--replay", "replay", help="answer from this cassette only, offline")
@@ -90,6 +90,11 @@ def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
         "replay_speed",
         type=float,
         help="0 replays at once (default), 1 at the recorded pace, any factor",
+    )
+    flag(
+        "--play-log",
+        "play_log",
+        help="append each replayed interaction to this file (for cassettes check --plays)",
     )
     flag(
         "--api-key",
@@ -131,6 +136,12 @@ def _cassette_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("paths", nargs="+", help="cassette files or directories")
     check.add_argument("--max-age-days", type=float, default=None, help="oldest allowed")
+    check.add_argument(
+        "--plays",
+        default=None,
+        help="a play log (serve --play-log, or the pytest plugin's): list interactions"
+        " it never saw replayed",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,10 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from chatmock_lab.cassettes.session import replay_provider
     from chatmock_lab.server import create_app, run_foreground
 
     overrides = {k: v for k, v in vars(args).items() if k != "command"}
     settings = Settings.from_env(os.environ).replace(**overrides)
+    if (
+        settings.replay is not None
+        and args.provider is None
+        and "CHATMOCK_PROVIDER" not in os.environ
+    ):
+        # None (a cassette that does not say) leaves the provider as it was.
+        settings = settings.replace(provider=replay_provider(settings.replay))
     logging.basicConfig(
         level=logging.DEBUG if settings.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -163,7 +182,7 @@ def _serve(args: argparse.Namespace) -> int:
         handler.addFilter(RedactingFilter(redactor))
     try:
         app = create_app(settings)
-    except ValueError as exc:  # an unknown provider, a bad scenario file
+    except ValueError as exc:  # an unknown provider, a bad scenario file or cassette
         raise ConfigError(str(exc)) from None
     try:
         run_foreground(app, settings)
@@ -248,8 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _info(args)
         if args.command == "cassettes":
             from chatmock_lab.cassettes.check import check_cassettes, format_reports
+            from chatmock_lab.cassettes.play_log import PlayLog
 
-            reports = check_cassettes(args.paths, max_age_days=args.max_age_days)
+            plays = PlayLog(args.plays) if args.plays else None
+            reports = check_cassettes(args.paths, max_age_days=args.max_age_days, plays=plays)
             print(format_reports(reports))
             return 0 if reports and all(r.ok for r in reports) else 1
     except ConfigError as exc:

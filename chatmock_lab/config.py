@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# vcrpy's record modes, plus `rewrite` (start the cassette afresh).
+RECORD_MODES: tuple[str, ...] = ("once", "new_episodes", "none", "all", "rewrite")
+
 
 class ConfigError(ValueError):
     """A setting with a value that cannot be used; the message names the setting."""
@@ -42,6 +45,8 @@ class Settings:
     replay: Path | None = None
     record_mode: str = "once"
     replay_speed: float = 0.0
+    # Where replays note which interactions they played, for `cassettes check --plays`.
+    play_log: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -82,10 +87,9 @@ class Settings:
                 raise ConfigError(f"{name}: must not be negative, got {getattr(self, name)}")
         if self.record is not None and self.replay is not None:
             raise ConfigError("record and replay: choose one cassette mode, not both")
-        if self.record_mode not in ("once", "new_episodes", "none", "all", "rewrite"):
+        if self.record_mode not in RECORD_MODES:
             raise ConfigError(
-                "record_mode: must be one of once, new_episodes, none, all, rewrite,"
-                f" got {self.record_mode!r}"
+                f"record_mode: must be one of {', '.join(RECORD_MODES)}, got {self.record_mode!r}"
             )
         if self.replay_speed < 0:
             raise ConfigError(f"replay_speed: must not be negative, got {self.replay_speed}")
@@ -142,6 +146,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "replay": ("CHATMOCK_REPLAY", Path),
     "record_mode": ("CHATMOCK_RECORD_MODE", str),
     "replay_speed": ("CHATMOCK_REPLAY_SPEED", _parse_float),
+    "play_log": ("CHATMOCK_PLAY_LOG", Path),
 }
 
 

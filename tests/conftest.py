@@ -15,6 +15,8 @@ from chatmock_lab.providers import Provider
 from chatmock_lab.server import BackgroundServer, create_app
 from tests.support import openai_client_for
 
+pytest_plugins = ["pytester"]
+
 ServerFactory = Callable[..., BackgroundServer]
 
 

@@ -266,3 +266,26 @@ def test_scrubbed_realistic_cassette_reports_nothing() -> None:
     cassette = scrub_cassette(Cassette([_oauth_exchange()], {"note": "fine"}))
     assert find_secrets(cassette) == []
     assert find_secrets(Cassette([_oauth_exchange()]))  # and the raw one is caught
+
+
+def test_redirect_codes_are_scrubbed_and_cookie_attributes_are_not() -> None:
+    redirect = Interaction(
+        RecordedRequest("GET", "https://auth.example.test/authorize?client_id=app"),
+        RecordedResponse(
+            302,
+            "Found",
+            {
+                "Location": [f"http://localhost:1455/auth/callback?code={CODE}&state=s1"],
+                "Set-Cookie": ["sid=cookie-value-0123456789; Max-Age=31536000; Path=/"],
+            },
+            body='{"ttl": 31536000, "path": "/", "sid": "cookie-value-0123456789"}',
+        ),
+    )
+    scrubbed = scrub_interaction(redirect)
+    text = _all_text(scrubbed)
+    assert CODE not in text and "cookie-value-0123456789" not in text
+    assert scrubbed.response.headers["Location"] == [
+        "http://localhost:1455/auth/callback?code=%3CREDACTED%3E&state=s1"
+    ]
+    # The cookie's attributes are not secrets: the body's other values stay as they were.
+    assert json.loads(scrubbed.response.body) == {"ttl": 31536000, "path": "/", "sid": M}

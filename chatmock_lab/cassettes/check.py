@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chatmock_lab.cassettes.format import CassetteError, load_cassette
+import httpx
+
+from chatmock_lab.cassettes.format import Cassette, CassetteError, load_cassette
+from chatmock_lab.cassettes.play_log import PlayLog, request_fingerprint
 from chatmock_lab.cassettes.scrub import Finding, find_secrets
 
 
@@ -20,6 +23,9 @@ class CassetteReport:
     age_days: float | None = None
     too_old: bool = False
     error: str | None = None
+    # (index, "METHOD path") of interactions the play log never saw played; None when
+    # no play log was given. Listed, not failed: a test may have been skipped.
+    unplayed: list[tuple[int, str]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -36,10 +42,24 @@ def _recorded_at(metadata: dict, path: Path) -> float:
     return os.path.getmtime(path)
 
 
+def _unplayed(cassette: Cassette, path: Path, plays: PlayLog) -> list[tuple[int, str]]:
+    played = plays.played(path)
+    unplayed = []
+    for index, interaction in enumerate(cassette.interactions):
+        request = interaction.request
+        if (index, request_fingerprint(request)) not in played:
+            unplayed.append((index, f"{request.method} {httpx.URL(request.uri).path}"))
+    return unplayed
+
+
 def check_cassettes(
-    paths: Iterable[str | os.PathLike[str]], *, max_age_days: float | None = None
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    max_age_days: float | None = None,
+    plays: PlayLog | None = None,
 ) -> list[CassetteReport]:
-    """One report per cassette file (directories are searched for .yaml/.yml files)."""
+    """One report per cassette file (directories are searched for .yaml/.yml files);
+    with `plays`, each lists the interactions that log never saw replayed."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -59,6 +79,8 @@ def check_cassettes(
         report.findings = find_secrets(cassette)
         report.age_days = (time.time() - _recorded_at(cassette.metadata, path)) / 86400
         report.too_old = max_age_days is not None and report.age_days > max_age_days
+        if plays is not None:
+            report.unplayed = _unplayed(cassette, path, plays)
         reports.append(report)
     return reports
 
@@ -73,6 +95,8 @@ def format_reports(reports: list[CassetteReport]) -> str:
         lines.append(f"{report.path}: {status} (recorded {report.age_days:.0f} days ago)")
         if report.too_old:
             lines.append("  older than --max-age-days: record it again")
+        for index, request in report.unplayed or []:
+            lines.append(f"  interaction {index} never played ({request})")
         for finding in report.findings:
             lines.append(
                 f"  interaction {finding.interaction}: {finding.kind} in {finding.where}"

@@ -71,6 +71,13 @@ class Cassette:
     interactions: list[Interaction] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def providers(self) -> list[str]:
+        """The providers whose traffic was recorded, first recorded first: a replay
+        answers through the same one unless told otherwise."""
+        providers = self.metadata.get("providers")
+        return [str(p) for p in providers] if isinstance(providers, list) else []
+
 
 class _FlowPair(list):
     """A chunk written on one line, `[offset, text]`, instead of a nested block list."""

@@ -94,6 +94,11 @@ class Matcher:
         self._play_counts = [0] * len(cassette.interactions)
 
     def match(self, request: RecordedRequest) -> Interaction | None:
+        index = self.match_index(request)
+        return None if index is None else self.cassette.interactions[index]
+
+    def match_index(self, request: RecordedRequest) -> int | None:
+        """The index of the recording to play for `request`, counted as played."""
         indexes = self._by_request.get(self._canonicalize(request), [])
         with self._lock:
             for index in indexes:
@@ -104,7 +109,12 @@ class Matcher:
                     return None
                 index = indexes[-1]
             self._play_counts[index] += 1
-        return self.cassette.interactions[index]
+        return index
+
+    @property
+    def plays(self) -> int:
+        with self._lock:
+            return sum(self._play_counts)
 
     def unplayed(self) -> list[int]:
         with self._lock:

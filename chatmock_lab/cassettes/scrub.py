@@ -25,7 +25,8 @@ from chatmock_lab.redact import _MIN_SECRET_LENGTH, _PATTERNS, MASK, SECRET_HEAD
 
 DEFAULT_MARKER = "<REDACTED>"
 
-SECRET_QUERY_PARAMS = frozenset({"key", "api_key", "access_token", "token"})
+# `code` is an OAuth authorization code, in the callback URL a redirect's `location` names.
+SECRET_QUERY_PARAMS = frozenset({"key", "api_key", "access_token", "token", "code"})
 
 SECRET_FIELDS = frozenset(
     {
@@ -34,6 +35,10 @@ SECRET_FIELDS = frozenset(
         "id_token",
         "token",
         "device_code",
+        # ChatGPT's device login: the id polls for the approval (GitHub's `device_code`),
+        # and the approval hands out the authorization code in a field of its own.
+        "device_auth_id",
+        "authorization_code",
         "code",
         "code_verifier",
         "client_secret",
@@ -151,13 +156,20 @@ def _harvest(interaction: Interaction) -> set[str]:
             for value in values:
                 scheme, _, credential = value.partition(" ")
                 found.add(credential.strip() if credential else scheme)
-                if name.lower() in _COOKIE_HEADERS:
+                if name.lower() == "cookie":
                     found.update(
                         pair.partition("=")[2].strip() for pair in value.split(";") if "=" in pair
                     )
-    for name, value in parse_qsl(urlsplit(request.uri).query, keep_blank_values=True):
-        if name.lower() in SECRET_QUERY_PARAMS:
-            found.add(value)
+                elif name.lower() == "set-cookie":
+                    # Only the cookie itself: `Max-Age=...; Path=/` are not secrets, and
+                    # masking them would mangle every matching number in the bodies.
+                    found.add(value.split(";")[0].partition("=")[2].strip())
+    locations = [v for n, vs in response.headers.items() if n.lower() == "location" for v in vs]
+    uris = [request.uri, *locations]
+    for uri in uris:
+        for name, value in parse_qsl(urlsplit(uri).query, keep_blank_values=True):
+            if name.lower() in SECRET_QUERY_PARAMS:
+                found.add(value)
     texts = [request.body or "", response.body]
     if response.chunks is not None and "".join(t for _, t in response.chunks) != response.body:
         texts += [t for _, t in response.chunks]
@@ -207,6 +219,8 @@ def _scrub_headers(headers: dict[str, list[str]], replacer: _Replacer) -> dict[s
         lowered = name.lower()
         if lowered in _COOKIE_HEADERS:
             scrubbed[name] = [replacer.marker for _ in values]
+        elif lowered == "location":
+            scrubbed[name] = [_scrub_uri(value, replacer) for value in values]
         elif lowered in SECRET_HEADERS:
             scrubbed[name] = [_masked_credential(value, replacer.marker) for value in values]
         else:

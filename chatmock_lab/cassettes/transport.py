@@ -27,6 +27,7 @@ import httpx
 
 from chatmock_lab.cassettes.format import (
     Cassette,
+    CassetteError,
     Interaction,
     RecordedRequest,
     RecordedResponse,
@@ -34,11 +35,15 @@ from chatmock_lab.cassettes.format import (
     save_cassette,
 )
 from chatmock_lab.cassettes.matching import Matcher
+from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.scrub import scrub_interaction
+from chatmock_lab.config import RECORD_MODES
 from chatmock_lab.core import ProxyError
 
 RecordMode = Literal["once", "new_episodes", "none", "all", "rewrite"]
-RECORD_MODES: tuple[str, ...] = ("once", "new_episodes", "none", "all", "rewrite")
+# Set on each outgoing request by the provider's client, so a cassette can note whose
+# traffic it holds and a replay can pick the same provider.
+PROVIDER_EXTENSION = "chatmock_lab.provider"
 # Headers that describe the wire encoding, not the stored (decoded) text.
 _WIRE_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
 
@@ -61,6 +66,7 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         speed: float = 0.0,
         secrets: Iterable[str] = (),
         allow_playback_repeats: bool = False,
+        play_log: PlayLog | None = None,
     ) -> None:
         if mode not in RECORD_MODES:
             raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, got {mode!r}")
@@ -70,9 +76,18 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         self.mode = mode
         self.speed = speed
         self._secrets = list(secrets)
+        # A transport we were given belongs to someone else (a deck's shared pool).
+        self._owns_inner = inner is None
         self._inner = inner or httpx.AsyncHTTPTransport()
+        self.play_log = play_log
+        self.recorded = 0
         self._lock = threading.Lock()
         existed = self.path.exists() and mode != "rewrite"
+        if mode == "none" and not existed:
+            raise CassetteError(
+                f"{self.path}: no such cassette to replay (record it first, e.g. with"
+                " record mode once)"
+            )
         self.cassette = load_cassette(self.path) if existed else Cassette()
         self.cassette.metadata.setdefault("recorded_by", "chatmock-lab")
         # `once` records only into a cassette that did not exist yet.
@@ -82,17 +97,41 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         self._may_replay = mode in ("once", "new_episodes", "none")
         self.matcher = Matcher(self.cassette, allow_playback_repeats=allow_playback_repeats)
 
+    def __repr__(self) -> str:
+        return f"CassetteTransport({str(self.path)!r}, mode={self.mode!r})"
+
+    @property
+    def records(self) -> bool:
+        """Whether a request this cassette cannot answer goes to the network (and is kept)."""
+        return self._may_record
+
+    @property
+    def played(self) -> int:
+        """How many answers have been replayed so far."""
+        return self.matcher.plays
+
+    def unplayed(self) -> list[int]:
+        """Indexes of the loaded interactions not replayed so far."""
+        return self.matcher.unplayed()
+
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        if self._owns_inner:
+            await self._inner.aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         recorded_request = _recorded_request(request)
         if self._may_replay:
-            interaction = self.matcher.match(recorded_request)
-            if interaction is not None:
+            index = self.matcher.match_index(recorded_request)
+            if index is not None:
+                interaction = self.cassette.interactions[index]
+                if self.play_log is not None:
+                    self.play_log.record(self.path, index, interaction.request)
                 return self._replay(interaction, request)
         if not self._may_record:
             raise self._no_match(recorded_request)
+        provider = request.extensions.get(PROVIDER_EXTENSION)
+        if isinstance(provider, str):
+            self._note_provider(provider)
         # Plain bytes on the wire, so what is recorded is the text itself.
         request.headers["accept-encoding"] = "identity"
         response = await self._inner.handle_async_request(request)
@@ -129,10 +168,17 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             request=request,
         )
 
+    def _note_provider(self, name: str) -> None:
+        with self._lock:
+            providers = self.cassette.metadata.setdefault("providers", [])
+            if name not in providers:
+                providers.append(name)
+
     def save(self, interaction: Interaction) -> None:
         clean = scrub_interaction(interaction, secrets=self._secrets)
         with self._lock:
             self.cassette.interactions.append(clean)
+            self.recorded += 1
             self.cassette.metadata["recorded_at"] = time.strftime(
                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
             )
@@ -145,11 +191,14 @@ class _ReplayStream(httpx.AsyncByteStream):
         self._speed = speed
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        previous = 0.0
+        started = time.monotonic()
         for offset, text in self._chunks:
-            if self._speed > 0 and offset > previous:
-                await asyncio.sleep((offset - previous) / 1000 / self._speed)
-            previous = offset
+            if self._speed > 0:
+                # Each chunk is due at a fixed time from the start, so the time spent
+                # sending earlier chunks does not add up over a long stream.
+                delay = started + offset / 1000 / self._speed - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             yield text.encode()
 
 

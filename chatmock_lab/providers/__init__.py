@@ -72,6 +72,11 @@ def _create_chatgpt(
     http.error_parser = lambda payload, status: responses.upstream_error(
         payload, status, now=time.time()
     )
+    if _replaying(transport):
+        from chatmock_lab.auth.stand_ins import ReplayChatGPTCredentials
+
+        # No usage store either: replayed quota headers are not this account's.
+        return ChatGPTProvider(env, http, ReplayChatGPTCredentials())  # type: ignore[arg-type]
     credentials = ChatGPTCredentials(
         TokenStore.default(env),
         issuer=default_issuer(env),
@@ -86,10 +91,12 @@ def _create_copilot(
     settings: Settings, env: Mapping[str, str], transport: httpx.AsyncBaseTransport | None
 ) -> Provider:
     from chatmock_lab.auth.github import CopilotCredentials, GitHubEndpoints
+    from chatmock_lab.auth.stand_ins import ReplayCopilotCredentials
     from chatmock_lab.auth.store import TokenStore
     from chatmock_lab.providers.copilot import CopilotProvider
 
-    credentials = CopilotCredentials(
+    kind = ReplayCopilotCredentials if _replaying(transport) else CopilotCredentials
+    credentials = kind(
         TokenStore.default(env),
         endpoints=GitHubEndpoints.from_env(env),
         http_factory=lambda: httpx.AsyncClient(timeout=30.0),
@@ -136,7 +143,17 @@ def create_provider(
     if factory is None:
         known = ", ".join(available_providers())
         raise ValueError(f"unknown provider {name!r} (available: {known})")
-    return factory(settings, env or {}, transport)
+    env = env or {}
+    if _replaying(transport):
+        from chatmock_lab.auth.stand_ins import stand_in_environment
+
+        env = stand_in_environment(env, secret_variables())
+    return factory(settings, env, transport)
+
+
+def _replaying(transport: httpx.AsyncBaseTransport | None) -> bool:
+    """Whether every call this transport takes is answered from a cassette."""
+    return bool(getattr(transport, "replay_only", False))
 
 
 def secret_variables() -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from chatmock_lab.cassettes.transport import PROVIDER_EXTENSION
 from chatmock_lab.core import Error, Event, ProxyError
 from chatmock_lab.dialects.openai import upstream_error
 from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
@@ -154,7 +155,13 @@ class HttpUpstream:
         attempt = 0
         while True:
             attempt += 1
-            request = self.client.build_request(method, url, headers=headers, json=json_body)
+            request = self.client.build_request(
+                method,
+                url,
+                headers=headers,
+                json=json_body,
+                extensions={PROVIDER_EXTENSION: self.name},
+            )
             try:
                 response = await asyncio.wait_for(
                     self.client.send(request, stream=True), self.timeouts.first_byte

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 
 from quart import Quart, Response, request
 
-from chatmock_lab.cassettes.transport import CassetteTransport
 from chatmock_lab.config import Settings
 from chatmock_lab.core import ProxyError
 from chatmock_lab.limits import Approver, Gate, RateLimiter, TerminalApprover
@@ -44,16 +43,6 @@ def _presented_key() -> str:
     return request.args.get("key", "")
 
 
-def cassette_transport(settings: Settings) -> CassetteTransport | None:
-    """The cassette every upstream call goes through, when the settings name one."""
-    if settings.replay is not None:
-        return CassetteTransport(settings.replay, mode="none", speed=settings.replay_speed)
-    if settings.record is not None:
-        mode = settings.record_mode
-        return CassetteTransport(settings.record, mode=mode, speed=settings.replay_speed)  # type: ignore[arg-type]
-    return None
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -67,10 +56,6 @@ def create_app(
     terminal when `settings.manual`)."""
     settings = settings or Settings()
     env = os.environ if env is None else env
-    if settings.replay is not None:
-        # A replay talks to no upstream: stand-in keys let key-based providers run offline.
-        stand_ins = {v: "replay-needs-no-key" for v in secret_variables() if not env.get(v)}
-        env = {**env, **stand_ins}
     for variable in secret_variables():
         redactor.add(env.get(variable))
     redactor.add(settings.api_key)
@@ -85,10 +70,15 @@ def create_app(
         gate=Gate(settings.max_concurrency, settings.queue_timeout),
         rate_limiter=RateLimiter(settings.rate_limit, wait=settings.wait),
         approver=approver or (TerminalApprover() if settings.manual else None),
-        transport=cassette_transport(settings),
+        given=frozenset() if provider is None else frozenset({settings.provider}),
     )
+    if settings.replay is not None:
+        state.insert_cassette(settings.replay, mode="none", speed=settings.replay_speed)
+    elif settings.record is not None:
+        mode = settings.record_mode
+        state.insert_cassette(settings.record, mode=mode, speed=settings.replay_speed)  # type: ignore[arg-type]
     # Fail at startup, not at the first request, on an unknown provider or bad scenario.
-    default = provider or create_provider(settings.provider, settings, env, state.transport)
+    default = provider or create_provider(settings.provider, settings, env, state.deck)
     state.providers[settings.provider] = default
     attach_state(app.extensions, state)
 

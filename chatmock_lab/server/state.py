@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import httpx
-from quart import current_app
+from quart import Quart, current_app
 
+from chatmock_lab.cassettes.deck import CassetteDeck
+from chatmock_lab.cassettes.play_log import PlayLog
+from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
 from chatmock_lab.config import Settings
 from chatmock_lab.core import InvalidRequest
 from chatmock_lab.limits import Approver, Gate, RateLimiter
@@ -23,10 +26,13 @@ class ServerState:
     gate: Gate
     rate_limiter: RateLimiter
     approver: Approver | None = None
-    # Every upstream call goes through it when a cassette records or replays.
-    transport: httpx.AsyncBaseTransport | None = None
+    # Every upstream call goes through it: to the network, or into a cassette.
+    deck: CassetteDeck = field(default_factory=CassetteDeck)
     providers: dict[str, Provider] = field(default_factory=dict)
     requests_served: int = 0
+    # Providers handed in ready-made (not built from a name), kept across cassettes.
+    given: frozenset[str] = frozenset()
+    _retired: list[Provider] = field(default_factory=list)
 
     @property
     def provider(self) -> Provider:
@@ -37,7 +43,7 @@ class ServerState:
         provider = self.providers.get(name)
         if provider is None:
             try:
-                provider = create_provider(name, self.settings, self.env, self.transport)
+                provider = create_provider(name, self.settings, self.env, self.deck)
             except ValueError as exc:
                 raise InvalidRequest(str(exc), param=param) from None
             self.providers[name] = provider
@@ -53,13 +59,63 @@ class ServerState:
             return self.provider_named(prefix), rest
         return self.provider, model
 
+    def insert_cassette(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mode: RecordMode = "once",
+        speed: float = 0.0,
+        allow_playback_repeats: bool = False,
+    ) -> CassetteTransport:
+        """Record or replay every upstream call through this cassette from now on."""
+        play_log = PlayLog(self.settings.play_log) if self.settings.play_log else None
+        was_replaying = self.deck.replay_only
+        cassette = self.deck.insert(
+            path,
+            mode=mode,
+            speed=speed,
+            allow_playback_repeats=allow_playback_repeats,
+            play_log=play_log,
+        )
+        self._credentials_changed(was_replaying)
+        return cassette
+
+    def eject_cassette(self) -> CassetteTransport | None:
+        """Send upstream calls to the network again; returns the cassette taken out."""
+        return self.use_cassette(None)
+
+    def use_cassette(self, cassette: CassetteTransport | None) -> CassetteTransport | None:
+        """Put a cassette already built (or None: the network) back in; returns the one
+        it replaces."""
+        was_replaying = self.deck.replay_only
+        previous = self.deck.put(cassette)
+        self._credentials_changed(was_replaying)
+        return previous
+
+    def _credentials_changed(self, was_replaying: bool) -> None:
+        # Providers built for a replay hold stand-in credentials, and providers built
+        # for the network hold real ones: rebuild them on the next request. Requests in
+        # flight finish with the provider they started with.
+        if was_replaying == self.deck.replay_only:
+            return
+        kept = {name: p for name, p in self.providers.items() if name in self.given}
+        self._retired += [p for name, p in self.providers.items() if name not in self.given]
+        self.providers = kept
+
     async def aclose(self) -> None:
-        for provider in self.providers.values():
+        for provider in [*self.providers.values(), *self._retired]:
             await provider.aclose()
+        await self.deck.shutdown()
 
 
 def server_state() -> ServerState:
-    return current_app.extensions[_KEY]
+    """The state of the app serving the current request."""
+    return app_state(current_app)
+
+
+def app_state(app: Quart) -> ServerState:
+    """The state of an app built by `create_app`, from outside a request."""
+    return app.extensions[_KEY]
 
 
 def attach_state(extensions: dict[str, object], state: ServerState) -> None:

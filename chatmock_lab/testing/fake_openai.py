@@ -4,7 +4,7 @@ It stands in for xAI, OpenRouter or any server that speaks the Chat Completions 
 protocol, so the proxy can be tested against a real socket instead of a mocked client:
 scripted replies (text, reasoning, tool calls, provider quirks), HTTP errors, dropped
 connections, malformed frames, slow first bytes, held requests, and a record of every
-request that arrived.
+request that arrived and of when each frame of its streamed answer went out.
 
 The server runs on its own thread and event loop (`BackgroundServer`); the knobs are
 called from the test's thread, so all shared state sits behind one lock.
@@ -56,6 +56,10 @@ class RecordedRequest:
     query: dict[str, str]
     body: Any
     received_at: float
+    # (time.monotonic(), frame) for each frame of a streamed answer, taken as the frame is
+    # handed to the server to write, so a test in the same process can tell how long the
+    # proxy took to pass each one on. Appended under the fake's lock while the stream runs.
+    sent: list[tuple[float, bytes]] = field(default_factory=list)
 
 
 async def record_request() -> RecordedRequest:
@@ -312,6 +316,7 @@ class FakeOpenAIUpstream(FakeServer):
             if request.path != "/v1" and not request.path.startswith("/v1/"):
                 return None
             recorded = await record_request()
+            g.recorded = recorded
             with self._lock:
                 self.requests.append(recorded)
             return self._authorization_error()
@@ -416,7 +421,12 @@ class FakeOpenAIUpstream(FakeServer):
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
             frames = self._stream(
-                answer.frames(include_usage), reply.chunk_delay, drop_after, malformed_after, lease
+                answer.frames(include_usage),
+                reply.chunk_delay,
+                drop_after,
+                malformed_after,
+                lease,
+                g.recorded.sent,
             )
             response = Response(
                 _Body(frames, lease, self._record_disconnect),
@@ -441,22 +451,28 @@ class FakeOpenAIUpstream(FakeServer):
         drop_after: int | None,
         malformed_after: int | None,
         lease: _Lease,
+        send_log: list[tuple[float, bytes]],
     ) -> AsyncGenerator[bytes, None]:
+        def logged(frame: bytes) -> bytes:
+            with self._lock:
+                send_log.append((time.monotonic(), frame))
+            return frame
+
         try:
             for sent, frame in enumerate(frames):
                 if sent == drop_after:
                     raise _DroppedConnection(f"dropped after {sent} frames")
                 if sent == malformed_after:
-                    yield _MALFORMED_FRAME
+                    yield logged(_MALFORMED_FRAME)
                 if sent and delay:
                     await asyncio.sleep(delay)
-                yield frame
+                yield logged(frame)
             if drop_after is not None:
                 # Asked to drop after more frames than the answer has: drop before the end
                 # of the chunked body all the same, so the fault is never silently skipped.
                 raise _DroppedConnection(f"dropped after {len(frames)} frames")
             if malformed_after is not None and malformed_after >= len(frames):
-                yield _MALFORMED_FRAME
+                yield logged(_MALFORMED_FRAME)
         except (asyncio.CancelledError, GeneratorExit):
             self._record_disconnect()
             raise

@@ -1,0 +1,62 @@
+"""Which recorded interactions were played, across runs, so `cassettes check` can list
+the ones no test uses any more.
+
+A replay appends one JSON line per interaction it plays: the cassette's absolute path,
+the interaction's index, and a fingerprint of its request. The fingerprint keeps a
+cassette that was recorded again from inheriting plays of the interactions it replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from chatmock_lab.cassettes.format import RecordedRequest
+from chatmock_lab.cassettes.matching import canonical_request
+
+
+def request_fingerprint(request: RecordedRequest) -> str:
+    canonical = json.dumps(canonical_request(request), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class PlayLog:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PlayLog({str(self.path)!r})"
+
+    def record(self, cassette: Path, index: int, request: RecordedRequest) -> None:
+        line = json.dumps(
+            {
+                "cassette": str(cassette.resolve()),
+                "interaction": index,
+                "request": request_fingerprint(request),
+            }
+        )
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    def played(self, cassette: Path) -> set[tuple[int, str]]:
+        """(index, request fingerprint) of every play of `cassette` in the log."""
+        wanted = str(cassette.resolve())
+        plays: set[tuple[int, str]] = set()
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return plays
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+                if entry["cassette"] == wanted:
+                    plays.add((int(entry["interaction"]), str(entry["request"])))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash is not worth failing a check over
+        return plays

@@ -1,0 +1,110 @@
+"""`chatmock_lab.cassette(...)`: record or replay a block of code's upstream traffic.
+
+With a running server (a notebook's, a test's), the cassette is inserted into it for the
+block and the previous one put back after. Without one, a proxy is started on a free
+loopback port for the block, answering through the provider the cassette was recorded
+from, and stopped after.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatmock_lab.cassettes.format import CassetteError, load_cassette
+from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
+from chatmock_lab.config import ConfigError, Settings
+from chatmock_lab.endpoints import Endpoints
+from chatmock_lab.server.runner import BackgroundServer
+from chatmock_lab.server.state import ServerState, app_state
+
+
+def replay_provider(path: str | os.PathLike[str]) -> str | None:
+    """The provider a cassette was recorded from, if it says."""
+    try:
+        providers = load_cassette(path).providers
+    except (CassetteError, OSError) as error:
+        raise ConfigError(f"cassette: {error}") from None
+    return providers[0] if providers else None
+
+
+@dataclass(slots=True)
+class CassetteSession:
+    """A cassette in use: where to send requests, and what it has played and recorded."""
+
+    transport: CassetteTransport
+    server: BackgroundServer
+
+    @property
+    def path(self) -> Path:
+        return self.transport.path
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(self.server.url)
+
+    @property
+    def played(self) -> int:
+        return self.transport.played
+
+    @property
+    def recorded(self) -> int:
+        return self.transport.recorded
+
+    def unplayed(self) -> list[int]:
+        return self.transport.unplayed()
+
+
+@contextmanager
+def cassette(
+    path: str | os.PathLike[str],
+    mode: RecordMode = "once",
+    *,
+    speed: float = 0.0,
+    server: BackgroundServer | None = None,
+    provider: str | None = None,
+    allow_playback_repeats: bool = False,
+    settings: Settings | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[CassetteSession]:
+    """Record or replay upstream traffic through the cassette at `path` inside the block.
+
+    `mode` is vcrpy's record mode (`once`, `new_episodes`, `none`, `all`) or `rewrite`;
+    `speed` paces replays (0 as fast as possible, 1 as recorded). Without `server`, a
+    proxy is started for the block with `settings` (default: loopback, a free port),
+    `provider` (default: the one the cassette was recorded from, else the settings')
+    and `env` (where credentials and base URLs are read; default the process's)."""
+    if server is not None:
+        state = app_state(server.app)
+        previous = state.deck.cassette
+        transport = _insert(state, path, mode, speed, allow_playback_repeats)
+        try:
+            yield CassetteSession(transport, server)
+        finally:
+            state.use_cassette(previous)
+        return
+    from chatmock_lab.server.app import create_app
+
+    base = settings or Settings(port=0)
+    if provider is None and mode != "rewrite" and Path(path).exists():
+        provider = replay_provider(path)
+    config = base.replace(provider=provider)
+    app = create_app(config, env=env)
+    _insert(app_state(app), path, mode, speed, allow_playback_repeats)
+    with BackgroundServer(config, app) as running:
+        yield CassetteSession(app_state(app).deck.cassette, running)  # type: ignore[arg-type]
+
+
+def _insert(
+    state: ServerState,
+    path: str | os.PathLike[str],
+    mode: RecordMode,
+    speed: float,
+    allow_playback_repeats: bool,
+) -> CassetteTransport:
+    return state.insert_cassette(
+        path, mode=mode, speed=speed, allow_playback_repeats=allow_playback_repeats
+    )

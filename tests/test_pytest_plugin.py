@@ -1,0 +1,189 @@
+"""The pytest plugin, run the way users run it: test files with the `chatmock` fixture in
+a pytest session of their own (pytester), with the official openai SDK."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+import chatmock_lab
+from chatmock_lab.testing import FakeOpenAIUpstream
+
+KEY = "sk-plugin-test-0123456789abcdefghij"
+
+USER_TEST = """
+import os
+
+import openai
+import pytest
+
+PROMPT = {prompt!r}
+
+
+@pytest.mark.chatmock(provider="openai")
+def test_ask(chatmock):
+    # The fixture points the SDKs at its proxy for this test.
+    assert os.environ["OPENAI_BASE_URL"] == chatmock.endpoints.openai
+    assert os.environ["ANTHROPIC_BASE_URL"] == chatmock.endpoints.anthropic
+    assert os.environ["GOOGLE_GEMINI_BASE_URL"] == chatmock.endpoints.gemini
+    client = openai.OpenAI(max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4.1", messages=[{{"role": "user", "content": PROMPT}}]
+    )
+    assert reply.choices[0].message.content == "Upstream says: " + PROMPT
+
+
+def test_after():
+    # ... and only for that test.
+    assert os.environ.get("OPENAI_BASE_URL") != "set by chatmock"
+    assert "127.0.0.1" not in os.environ.get("OPENAI_BASE_URL", "")
+"""
+
+
+def record(path: Path, *prompts: str) -> None:
+    """Record the fake's answers to these prompts into a cassette, as a user would."""
+    with (
+        chatmock_lab.cassette(path, "once", provider="openai") as session,
+        openai.OpenAI(base_url=session.endpoints.openai, api_key="k") as client,
+    ):
+        for prompt in prompts:
+            client.chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": prompt}]
+            )
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIUpstream]:
+    with FakeOpenAIUpstream(api_key=KEY) as upstream:
+        # Read by the proxy the fixture starts, as a user's real key would be.
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("CHATMOCK_OPENAI_BASE_URL", upstream.base_url)
+        monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+        yield upstream
+
+
+def test_record_once_then_replay_offline_and_fail_clearly(
+    pytester: pytest.Pytester, fake: FakeOpenAIUpstream
+) -> None:
+    pytester.makepyfile(test_user=USER_TEST.format(prompt="hello plugin"))
+    cassette = pytester.path / "cassettes" / "test_user" / "test_ask.chatmock.yaml"
+
+    missing = pytester.runpytest()
+    missing.assert_outcomes(passed=1, errors=1)
+    missing.stdout.fnmatch_lines(
+        ["*no cassette*test_ask.chatmock.yaml*--chatmock-record-mode=once*"]
+    )
+    assert not cassette.exists() and len(fake.requests) == 0
+
+    recorded = pytester.runpytest("--chatmock-record-mode=once")
+    recorded.assert_outcomes(passed=2)
+    assert cassette.exists() and len(fake.requests) == 1
+    assert KEY not in cassette.read_text()
+
+    replayed = pytester.runpytest()
+    replayed.assert_outcomes(passed=2)
+    assert len(fake.requests) == 1  # answered from the cassette
+
+    pytester.makepyfile(test_user=USER_TEST.format(prompt="something new"))
+    unmatched = pytester.runpytest()
+    unmatched.assert_outcomes(passed=1, failed=1)
+    unmatched.stdout.fnmatch_lines(
+        ["*NotFoundError*test_ask.chatmock.yaml: no recorded request matches*"]
+    )
+    assert len(fake.requests) == 1
+
+
+def test_marker_path_play_log_and_cassettes_check(
+    pytester: pytest.Pytester, fake: FakeOpenAIUpstream
+) -> None:
+    shared = pytester.path / "llm" / "two.yaml"
+    record(shared, "first", "second")
+    pytester.makepyfile(
+        test_shared="""
+        import openai
+        import pytest
+
+        pytestmark = pytest.mark.chatmock("llm/two.yaml")
+
+        def test_first(chatmock):
+            reply = openai.OpenAI().chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": "first"}]
+            )
+            assert reply.choices[0].message.content == "Upstream says: first"
+        """
+    )
+    log = pytester.path / "plays.jsonl"
+    result = pytester.runpytest(f"--chatmock-play-log={log}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*chatmock*", "*two.yaml interaction 1"])
+
+    check = subprocess.run(
+        [sys.executable, "-m", "chatmock_lab", "cassettes", "check", str(shared), f"--plays={log}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "interaction 1 never played (POST /v1/chat/completions)" in check.stdout
+    assert "interaction 0 never played" not in check.stdout
+
+
+def test_beside_pytest_recording_with_the_network_blocked(
+    pytester: pytest.Pytester, fake: FakeOpenAIUpstream
+) -> None:
+    record(pytester.path / "llm.yaml", "weather?")
+    # A plain vcrpy cassette of some other API, as pytest-recording keeps them.
+    vcr_cassette = pytester.path / "cassettes" / "test_both" / "test_both.yaml"
+    vcr_cassette.parent.mkdir(parents=True)
+    vcr_cassette.write_text(
+        """interactions:
+- request:
+    body: null
+    headers: {}
+    method: GET
+    uri: http://weather.example.invalid/today
+  response:
+    body: {string: '{"temp": 21}'}
+    headers: {content-type: [application/json]}
+    status: {code: 200, message: OK}
+version: 1
+"""
+    )
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def vcr_config():
+            # The SDK's calls to the local proxy are not vcrpy's to record.
+            return {"ignore_localhost": True}
+        """
+    )
+    pytester.makepyfile(
+        test_both="""
+        import httpx
+        import openai
+        import pytest
+
+        @pytest.mark.vcr
+        @pytest.mark.chatmock("llm.yaml")
+        def test_both(chatmock):
+            assert httpx.get("http://weather.example.invalid/today").json() == {"temp": 21}
+            reply = openai.OpenAI().chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": "weather?"}]
+            )
+            assert reply.choices[0].message.content == "Upstream says: weather?"
+        """
+    )
+    before = (vcr_cassette.read_text(), (pytester.path / "llm.yaml").read_text())
+    result = pytester.runpytest(
+        "--record-mode=none", "--block-network", "--allowed-hosts=127.0.0.1"
+    )
+    result.assert_outcomes(passed=1)
+    after = (vcr_cassette.read_text(), (pytester.path / "llm.yaml").read_text())
+    assert before == after
