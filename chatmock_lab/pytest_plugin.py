@@ -40,7 +40,8 @@ _MARKER_HELP = (
     " record mode, the provider that records it, and the replay pace"
 )
 _MARKER_KEYS = frozenset({"cassette", "mode", "provider", "speed", "allow_playback_repeats"})
-_UNPLAYED = pytest.StashKey[list[tuple[Path, int]]]()
+# Per cassette used in the session: how many interactions it holds, and which were played.
+_PLAYS = pytest.StashKey[dict[Path, tuple[int, set[int]]]]()
 _PLAY_LOG = pytest.StashKey[Path]()
 
 
@@ -69,7 +70,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
-    config.stash[_UNPLAYED] = []
+    config.stash[_PLAYS] = {}
     option = config.getoption("--chatmock-play-log")
     if option:
         config.stash[_PLAY_LOG] = Path(option)
@@ -148,17 +149,24 @@ def chatmock(
             else:
                 monkeypatch.setenv(variable, value)
         yield session
-        config.stash[_UNPLAYED] += [(session.path, index) for index in session.unplayed()]
+        loaded = len(session.transport.matcher.cassette.interactions) - session.recorded
+        unplayed = set(session.unplayed())
+        total, played = config.stash[_PLAYS].setdefault(session.path.resolve(), (loaded, set()))
+        played |= set(range(total)) - unplayed
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    unplayed = config.stash.get(_UNPLAYED, [])
+    unplayed = [
+        (path, index)
+        for path, (total, played) in sorted(config.stash.get(_PLAYS, {}).items())
+        for index in range(total)
+        if index not in played
+    ]
     if not unplayed:
         return
     terminalreporter.section("chatmock")
     terminalreporter.write_line(
-        f"{len(unplayed)} recorded interaction(s) were not replayed by the test that uses"
-        " their cassette:"
+        f"{len(unplayed)} recorded interaction(s) were not replayed by any test this session:"
     )
     for path, index in unplayed:
         terminalreporter.write_line(f"  {path} interaction {index}")

@@ -57,6 +57,16 @@ def record(path: Path, *prompts: str) -> None:
             )
 
 
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    # Only the plugins under test: whatever else is installed (hypothesis, benchmark,
+    # asyncio, ...) would make each session slower and noisier, and prove nothing here.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+        return pytester.runpytest(
+            "-p", "chatmock_lab.pytest_plugin", "-p", "pytest_recording.plugin", *args
+        )
+
+
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIUpstream]:
     with FakeOpenAIUpstream(api_key=KEY) as upstream:
@@ -73,24 +83,24 @@ def test_record_once_then_replay_offline_and_fail_clearly(
     pytester.makepyfile(test_user=USER_TEST.format(prompt="hello plugin"))
     cassette = pytester.path / "cassettes" / "test_user" / "test_ask.chatmock.yaml"
 
-    missing = pytester.runpytest()
+    missing = run(pytester)
     missing.assert_outcomes(passed=1, errors=1)
     missing.stdout.fnmatch_lines(
         ["*no cassette*test_ask.chatmock.yaml*--chatmock-record-mode=once*"]
     )
     assert not cassette.exists() and len(fake.requests) == 0
 
-    recorded = pytester.runpytest("--chatmock-record-mode=once")
+    recorded = run(pytester, "--chatmock-record-mode=once")
     recorded.assert_outcomes(passed=2)
     assert cassette.exists() and len(fake.requests) == 1
     assert KEY not in cassette.read_text()
 
-    replayed = pytester.runpytest()
+    replayed = run(pytester)
     replayed.assert_outcomes(passed=2)
     assert len(fake.requests) == 1  # answered from the cassette
 
     pytester.makepyfile(test_user=USER_TEST.format(prompt="something new"))
-    unmatched = pytester.runpytest()
+    unmatched = run(pytester)
     unmatched.assert_outcomes(passed=1, failed=1)
     unmatched.stdout.fnmatch_lines(
         ["*NotFoundError*test_ask.chatmock.yaml: no recorded request matches*"]
@@ -118,7 +128,7 @@ def test_marker_path_play_log_and_cassettes_check(
         """
     )
     log = pytester.path / "plays.jsonl"
-    result = pytester.runpytest(f"--chatmock-play-log={log}")
+    result = run(pytester, f"--chatmock-play-log={log}")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*chatmock*", "*two.yaml interaction 1"])
 
@@ -181,9 +191,7 @@ version: 1
         """
     )
     before = (vcr_cassette.read_text(), (pytester.path / "llm.yaml").read_text())
-    result = pytester.runpytest(
-        "--record-mode=none", "--block-network", "--allowed-hosts=127.0.0.1"
-    )
+    result = run(pytester, "--record-mode=none", "--block-network", "--allowed-hosts=127.0.0.1")
     result.assert_outcomes(passed=1)
     after = (vcr_cassette.read_text(), (pytester.path / "llm.yaml").read_text())
     assert before == after

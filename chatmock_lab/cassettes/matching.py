@@ -166,6 +166,10 @@ def _canonical_body(request: RecordedRequest, ignored: frozenset[str]) -> str:
         document = None
     else:
         cleaned = _without(document, ignored, top_level=True)
+        if isinstance(cleaned, dict) and "max_completion_tokens" in cleaned:
+            # The same limit under its newer OpenAI name, which a provider sends or not
+            # depending on its base URL: a replay elsewhere must still match.
+            cleaned.setdefault("max_tokens", cleaned.pop("max_completion_tokens"))
         return json.dumps(cleaned, sort_keys=True, indent=1, ensure_ascii=False)
     if _is_form(request):
         pairs = parse_qsl(body, keep_blank_values=True)

@@ -191,15 +191,19 @@ class FakeOpenAIUpstream(FakeServer):
         embedding_dimensions: int = 8,
         port: int = 0,
         keep_requests: int | None = None,
+        prefix: str = "/v1",
     ) -> None:
         """`keep_requests` bounds how many recorded requests are kept (the newest), for
-        long runs such as benchmarks; by default all are kept."""
+        long runs such as benchmarks; by default all are kept. `prefix` is where the API
+        lives: OpenAI's `/v1`, or `""` for servers such as GitHub Copilot's API that
+        serve `/chat/completions` at the root."""
         if embedding_dimensions < 1:
             raise ValueError(f"embedding_dimensions must be at least 1, got {embedding_dimensions}")
         self.api_key = api_key
         self.models = list(models)
         self.embedding_dimensions = embedding_dimensions
         self.port = port
+        self.prefix = prefix.rstrip("/")
         self.requests: deque[RecordedRequest] = deque(maxlen=keep_requests)
         self.disconnects: list[float] = []
         self._lock = threading.Lock()
@@ -229,7 +233,7 @@ class FakeOpenAIUpstream(FakeServer):
 
     @property
     def base_url(self) -> str:
-        return f"{self.url}/v1"
+        return f"{self.url}{self.prefix}"
 
     # Inspection
 
@@ -310,10 +314,12 @@ class FakeOpenAIUpstream(FakeServer):
 
     def _create_app(self) -> Quart:
         app = fake_app(__name__)
+        prefix = self.prefix
 
         @app.before_request
         async def _record_and_authorize() -> Response | None:
-            if request.path != "/v1" and not request.path.startswith("/v1/"):
+            outside = request.path != prefix and not request.path.startswith(f"{prefix}/")
+            if outside or request.path == "/health":
                 return None
             recorded = await record_request()
             g.recorded = recorded
@@ -321,15 +327,15 @@ class FakeOpenAIUpstream(FakeServer):
                 self.requests.append(recorded)
             return self._authorization_error()
 
-        @app.post("/v1/chat/completions")
+        @app.post(f"{prefix}/chat/completions")
         async def _chat_completions() -> Response:
             return await self._chat()
 
-        @app.get("/v1/models")
+        @app.get(f"{prefix}/models")
         async def _list_models() -> Response:
             return _json({"object": "list", "data": [_model(name) for name in self.models]})
 
-        @app.get("/v1/models/<path:model_id>")
+        @app.get(f"{prefix}/models/<path:model_id>")
         async def _get_model(model_id: str) -> Response:
             if model_id not in self.models:
                 return _error(
@@ -339,7 +345,7 @@ class FakeOpenAIUpstream(FakeServer):
                 )
             return _json(_model(model_id))
 
-        @app.post("/v1/embeddings")
+        @app.post(f"{prefix}/embeddings")
         async def _embeddings() -> Response:
             return self._embed()
 
