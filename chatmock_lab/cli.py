@@ -16,12 +16,18 @@ from chatmock_lab.redact import RedactingFilter, redactor
 
 
 def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
-    env = environment_variables()
     parser = subparsers.add_parser(
         "serve",
         help="run the proxy",
         description="Run the proxy. Flags override CHATMOCK_* environment variables.",
     )
+    add_server_flags(parser)
+
+
+def add_server_flags(parser: argparse.ArgumentParser) -> None:
+    """The server's flags, one per setting, each defaulting to None (not given); shared
+    by `chatmock-lab serve` and the notebook's `%chatmock serve`."""
+    env = environment_variables()
 
     def flag(name: str, setting: str, **kwargs: object) -> None:
         help_text = f"{kwargs.pop('help')} (env {env[setting]})"

@@ -23,6 +23,7 @@ from chatmock_lab.server import (
 )
 from chatmock_lab.server.errors import install_error_handlers
 from chatmock_lab.server.state import ServerState, attach_state, server_state
+from chatmock_lab.taps import TAP_HEADER, current_tap
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +100,22 @@ def create_app(
         app.register_blueprint(blueprint, url_prefix="/v1beta", name=f"{blueprint.name}_v1beta")
     install_error_handlers(app)
 
+    @app.before_request
+    async def _attach_tap() -> None:
+        tap_id = request.headers.get(TAP_HEADER)
+        tap = server_state().taps.get(tap_id) if tap_id else None
+        if tap is not None:
+            tap.begin()
+            current_tap.set(tap)
+
     @app.after_request
     async def _count(response: Response) -> Response:
         server_state().requests_served += 1
+        tap = current_tap.get()
+        if tap is not None and not getattr(response, "chatmock_streamed", False):
+            # A whole body (JSON, or an error) is one chunk; streams note their own.
+            tap.add("client", await response.get_data())
+            tap.end()
         if settings.verbose:
             logger.debug("%s %s -> %s", request.method, request.path, response.status_code)
         return response

@@ -14,6 +14,7 @@ from quart import Response
 
 from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, acollect
 from chatmock_lab.redact import redactor
+from chatmock_lab.taps import Tap, current_tap, tapped
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ async def render_events(
     """Drive a renderer with events; a failure mid-stream becomes the dialect's error
     frame and a clean end, never a dropped connection. With `keepalive` > 0, a silence
     that long sends the dialect's keep-alive (a ping event, an SSE comment)."""
+    tap = current_tap.get()
     start = renderer.start()
     if start:
         yield b"".join(start)
@@ -168,6 +170,8 @@ async def render_events(
                 for event in batch:
                     if isinstance(event, Error):
                         event = Error(redactor.error(event.error))
+                    if tap is not None:
+                        tap.add("event", event)
                     frames += renderer.feed(event)
             if frames:
                 yield b"".join(frames)
@@ -193,10 +197,23 @@ async def collect_events(events: AsyncIterator[Event]) -> ChatResponse:
 
 
 def stream_response(frames: AsyncIterator[bytes], content_type: str) -> Response:
+    tap = current_tap.get()
+    if tap is not None:
+        frames = _tapped_to_the_end(frames, tap)
     response = Response(frames, content_type=content_type, headers=_STREAM_HEADERS)
+    # The app notes non-streamed bodies on a tap once they are complete; not these.
+    response.chatmock_streamed = True  # type: ignore[attr-defined]
     # Quart cuts any response after RESPONSE_TIMEOUT (60 s) silently; streams may run longer.
     response.timeout = None
     return response
+
+
+async def _tapped_to_the_end(frames: AsyncIterator[bytes], tap: Tap) -> AsyncIterator[bytes]:
+    try:
+        async for frame in tapped(frames, tap, "client"):
+            yield frame
+    finally:
+        tap.end()
 
 
 def sse_response(frames: AsyncIterator[bytes]) -> Response:

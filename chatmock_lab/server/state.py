@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from chatmock_lab.config import Settings
 from chatmock_lab.core import InvalidRequest
 from chatmock_lab.limits import Approver, Gate, RateLimiter
 from chatmock_lab.providers import Provider, available_providers, create_provider
+from chatmock_lab.taps import Tap
 
 _KEY = "chatmock_lab"
 
@@ -30,6 +32,8 @@ class ServerState:
     deck: CassetteDeck = field(default_factory=CassetteDeck)
     providers: dict[str, Provider] = field(default_factory=dict)
     requests_served: int = 0
+    # Registered by the notebook's stream inspector; see chatmock_lab.taps.
+    taps: dict[str, Tap] = field(default_factory=dict)
     # Providers handed in ready-made (not built from a name), kept across cassettes.
     given: frozenset[str] = frozenset()
     _retired: list[Provider] = field(default_factory=list)
@@ -58,6 +62,15 @@ class ServerState:
         if slash and rest and prefix in available_providers():
             return self.provider_named(prefix), rest
         return self.provider, model
+
+    def add_tap(self, tap: Tap) -> str:
+        """Register a tap; a request that sends its id in `x-chatmock-tap` is copied to it."""
+        tap_id = uuid.uuid4().hex
+        self.taps[tap_id] = tap
+        return tap_id
+
+    def remove_tap(self, tap_id: str) -> None:
+        self.taps.pop(tap_id, None)
 
     def insert_cassette(
         self,
@@ -92,12 +105,19 @@ class ServerState:
         self._credentials_changed(was_replaying)
         return previous
 
+    def reload_environment(self, env: Mapping[str, str]) -> None:
+        """New credentials (a notebook login): providers are rebuilt with them."""
+        self.env = env
+        self._retire_built_providers()
+
     def _credentials_changed(self, was_replaying: bool) -> None:
         # Providers built for a replay hold stand-in credentials, and providers built
         # for the network hold real ones: rebuild them on the next request. Requests in
         # flight finish with the provider they started with.
-        if was_replaying == self.deck.replay_only:
-            return
+        if was_replaying != self.deck.replay_only:
+            self._retire_built_providers()
+
+    def _retire_built_providers(self) -> None:
         kept = {name: p for name, p in self.providers.items() if name in self.given}
         self._retired += [p for name, p in self.providers.items() if name not in self.given]
         self.providers = kept
