@@ -9,7 +9,21 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from chatmock_lab.cassettes.session import cassette
 
-__all__ = ["__version__", "cassette"]
+__all__ = ["__version__", "cassette", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext chatmock_lab`: registers the `%chatmock` magics."""
+    from chatmock_lab.lab.magics import ChatmockMagics
+
+    ipython.register_magics(ChatmockMagics(ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext chatmock_lab` (and `%reload_ext`): stops the kernel's server."""
+    magics = ipython.magics_manager.registry.get("ChatmockMagics")
+    if magics is not None:
+        magics.server.stop()
 
 
 def __getattr__(name: str) -> Any:

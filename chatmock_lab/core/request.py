@@ -173,6 +173,20 @@ class ChatRequest:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedRequest:
+    """A canonical request as one dialect's client would send it.
+
+    `body` is the JSON body (plain dicts, lists and scalars), `path` what it is POSTed to,
+    relative to the API's root (Gemini puts the model and streaming there), and `dropped`
+    names each canonical field that could not be carried over, one "field: why" note each,
+    with the field spelled as its canonical path (`top_k`, `messages[2].parts[0]`)."""
+
+    body: dict[str, Any]
+    path: str
+    dropped: list[str] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class EmbeddingRequest:
     model: str

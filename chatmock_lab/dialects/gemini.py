@@ -9,6 +9,8 @@ got a result (cancelled by the user) are removed from the history.
 
 from __future__ import annotations
 
+import base64
+import copy
 import hashlib
 import json
 import re
@@ -31,6 +33,7 @@ from chatmock_lab.core import (
     ReasoningConfig,
     ReasoningDelta,
     ReasoningPart,
+    RenderedRequest,
     ResponseFormat,
     TextDelta,
     TextPart,
@@ -54,12 +57,28 @@ from chatmock_lab.dialects.fields import (
     optional_number,
     string_list,
 )
+from chatmock_lab.images import decode_base64_image, media_type_of
 from chatmock_lab.tokens import arguments_json
 
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 _MODES = ("AUTO", "ANY", "NONE", "VALIDATED", "MODE_UNSPECIFIED")
 _LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "THINKING_LEVEL_UNSPECIFIED")
 _OPENAPI_TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"}
+_FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$")
+_MAX_STOP = 5
+# Canonical efforts above Gemini's highest thinking level.
+_LEVEL_ALIASES = {"xhigh": "HIGH", "max": "HIGH"}
+# Media types of image URLs by extension, for fileData, which needs one. A table, not
+# `mimetypes`, whose answers depend on the machine's configuration files.
+_IMAGE_EXTENSIONS = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "heic": "image/heic",
+    "heif": "image/heif",
+}
 # Schema keywords whose values are user data or names, never schemas to normalise.
 _SCHEMA_LEAVES = {"enum", "required", "const", "default", "example", "examples", "propertyOrdering"}
 
@@ -183,7 +202,7 @@ def _config_stop(config: dict[str, Any]) -> list[str]:
     value = _get(config, "stopSequences")
     if value is None:
         return []
-    return string_list(value, "generationConfig.stopSequences", max_items=5)
+    return string_list(value, "generationConfig.stopSequences", max_items=_MAX_STOP)
 
 
 def _parse_thinking(config: dict[str, Any], options: RequestOptions) -> ReasoningConfig | None:
@@ -311,7 +330,7 @@ def _parse_declaration(raw: Any, path: str) -> ToolDefinition:
         raise InvalidRequest(
             f"{join(path, 'name')}: this field is required", param=join(path, "name")
         )
-    if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$", name):
+    if not _FUNCTION_NAME.match(name):
         raise InvalidRequest(
             f"{join(path, 'name')}: must start with a letter or _ and use a-z, A-Z, 0-9, _ . : -",
             param=join(path, "name"),
@@ -590,6 +609,315 @@ def _function_response_content(response: Any) -> tuple[list[TextPart | ImagePart
 
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- rendering requests
+
+
+def render_request(request: ChatRequest, *, stream: bool = False) -> RenderedRequest:
+    """The GenerateContentRequest a Gemini client would send for `request`; the model and
+    streaming are in the path (`:streamGenerateContent?alt=sse` when streaming).
+
+    Schemas go as `parametersJsonSchema` / `responseJsonSchema`, which Gemini accepts as
+    plain JSON Schema, so they pass unchanged (no OpenAPI-subset conversion). Normalisations
+    (not losses, so not in `dropped`): a tool turn and the user turn after it become one
+    user content, results first; a signature of hidden reasoning rides on the text part
+    after it, as Gemini sends it; a text document goes as base64 `text/plain` inline data; a
+    tool result's text parts are joined into `{"output": text}` (`{"error": text}` when it
+    failed); an image URL without a media type gets one from its extension; auto narrowed
+    to some functions is mode VALIDATED (Gemini honours allowedFunctionNames only with ANY
+    and VALIDATED); reasoning without effort or budget is a dynamic budget (-1)."""
+    dropped: list[str] = []
+    contents, moved = _render_contents(request.messages, dropped)
+    body: dict[str, Any] = {"contents": contents}
+    system = [*request.system, *moved]
+    if system:
+        for k, part in enumerate(request.system):
+            _note_cache_hint(part, f"system[{k}]", dropped)
+        body["systemInstruction"] = {"parts": [{"text": p.text} for p in system]}
+    declarations = _render_declarations(request.tools, dropped)
+    if declarations:
+        body["tools"] = [{"functionDeclarations": declarations}]
+    tool_config = _render_tool_config(request.tool_choice, declarations, dropped)
+    if tool_config is not None:
+        body["toolConfig"] = {"functionCallingConfig": tool_config}
+    if request.parallel_tool_calls is not None:
+        dropped.append("parallel_tool_calls: Gemini has no switch for parallel calls")
+    config = _render_generation_config(request, dropped)
+    if config:
+        body["generationConfig"] = config
+    if request.user is not None:
+        dropped.append("user: Gemini has no end-user id")
+    for key in request.metadata or {}:
+        dropped.append(f"metadata.{key}: Gemini has no request metadata")
+    for key in request.extensions:
+        dropped.append(f"extensions.{key}: no Gemini equivalent")
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    # A copy, so a caller editing the body cannot reach into the canonical request.
+    return RenderedRequest(
+        body=copy.deepcopy(body),
+        path=f"/v1beta/models/{model_id(request.model)}:{method}",
+        dropped=dropped,
+    )
+
+
+def _note_cache_hint(part: TextPart, at: str, dropped: list[str]) -> None:
+    if part.cache_control is not None:
+        dropped.append(f"{at}.cache_control: Gemini has no per-part caching hints")
+
+
+def _render_contents(
+    messages: list[Message], dropped: list[str]
+) -> tuple[list[dict[str, Any]], list[TextPart]]:
+    """The contents, and the text of system turns, which Gemini can only hold up front."""
+    contents: list[dict[str, Any]] = []
+    moved: list[TextPart] = []
+    # functionResponse needs the function's name; a result may only know its call's id.
+    call_names: dict[str, str] = {}
+    previous: str | None = None
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if message.name:
+            dropped.append(f"{where}.name: Gemini contents have no name")
+        if message.role == "system":
+            dropped.append(f"{where}: Gemini has no system turns; moved to systemInstruction")
+            moved += [p for p in message.parts if isinstance(p, TextPart)]
+            continue
+        if message.role == "assistant":
+            for part in message.parts:
+                if isinstance(part, ToolCallPart):
+                    call_names[part.id] = part.name
+            parts = _model_parts(message.parts, where, dropped)
+            contents.append({"role": "model", "parts": parts})
+        elif message.role == "tool":
+            parts = _response_parts(message.parts, call_names, where, dropped)
+            contents.append({"role": "user", "parts": parts})
+        else:
+            parts = [
+                rendered
+                for j, part in enumerate(message.parts)
+                if (rendered := _media_part(part, f"{where}.parts[{j}]", dropped)) is not None
+            ]
+            if previous == "tool":
+                # Gemini answers calls in a user turn, which may hold the user's next words
+                # too; the parser splits it into the same two canonical messages again.
+                contents[-1]["parts"].extend(parts)
+            else:
+                contents.append({"role": "user", "parts": parts})
+        previous = message.role
+    return contents, moved
+
+
+def _media_part(part: Any, at: str, dropped: list[str]) -> dict[str, Any] | None:
+    """A text, image or document part, as user and model turns both hold them."""
+    if isinstance(part, TextPart):
+        _note_cache_hint(part, at, dropped)
+        return {"text": part.text}
+    if isinstance(part, ImagePart):
+        return _image_part(part, at, dropped)
+    if isinstance(part, DocumentPart):
+        return _document_part(part, at, dropped)
+    dropped.append(f"{at}: {type(part).__name__} has no place in this Gemini turn")
+    return None
+
+
+def _image_part(part: ImagePart, at: str, dropped: list[str]) -> dict[str, Any] | None:
+    if part.detail:
+        dropped.append(f"{at}.detail: Gemini images have no detail level")
+    if part.url is not None:
+        # fileData is meant for Files-API URIs; whether Gemini fetches other URLs is its call.
+        mime = part.media_type or _IMAGE_EXTENSIONS.get(
+            part.url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
+        )
+        if mime is None:
+            dropped.append(f"{at}: Gemini needs an image URL's media type, and it is unknown")
+            return None
+        return {"fileData": {"mimeType": mime, "fileUri": part.url}}
+    mime = part.media_type or media_type_of(decode_base64_image(part.data or "") or b"")
+    if mime is None:
+        dropped.append(f"{at}: Gemini needs the image's media type, and it is unknown")
+        return None
+    return {"inlineData": {"mimeType": mime, "data": part.data or ""}}
+
+
+def _document_part(part: DocumentPart, at: str, dropped: list[str]) -> dict[str, Any] | None:
+    if part.title is not None:
+        dropped.append(f"{at}.title: Gemini parts have no title")
+    if part.data is not None:
+        mime = part.media_type or "application/pdf"
+        return {"inlineData": {"mimeType": mime, "data": part.data}}
+    if part.text is not None:
+        data = base64.b64encode(part.text.encode()).decode()
+        return {"inlineData": {"mimeType": "text/plain", "data": data}}
+    if part.url is not None:
+        file: dict[str, Any] = {"fileUri": part.url}
+        if part.media_type is not None:
+            file = {"mimeType": part.media_type, **file}
+        return {"fileData": file}
+    dropped.append(f"{at}: an empty document")
+    return None
+
+
+def _model_parts(parts: list[Any], where: str, dropped: list[str]) -> list[dict[str, Any]]:
+    rendered: list[dict[str, Any]] = []
+    # A signature of hidden reasoning, waiting for the text part Gemini puts it on.
+    pending: str | None = None
+    for j, part in enumerate(parts):
+        at = f"{where}.parts[{j}]"
+        following = parts[j + 1] if j + 1 < len(parts) else None
+        if isinstance(part, ReasoningPart):
+            if part.redacted is not None:
+                dropped.append(f"{at}: Anthropic's redacted thinking has no Gemini form")
+            elif part.text:
+                thought: dict[str, Any] = {"text": part.text, "thought": True}
+                if part.signature:
+                    thought["thoughtSignature"] = part.signature
+                rendered.append(thought)
+            elif part.signature and isinstance(following, TextPart) and following.text:
+                pending = part.signature
+            elif part.signature:
+                rendered.append({"text": "", "thoughtSignature": part.signature})
+        elif isinstance(part, ToolCallPart):
+            if not isinstance(part.arguments, dict):
+                dropped.append(f"{at}.arguments: not a JSON object; sent under '_raw'")
+            call: dict[str, Any] = {
+                "functionCall": {
+                    "id": part.id,
+                    "name": part.name,
+                    "args": function_args(part.arguments),
+                }
+            }
+            if part.signature:
+                call["thoughtSignature"] = part.signature
+            rendered.append(call)
+        elif isinstance(part, TextPart) and not part.text:
+            continue  # the parser drops empty model text; Gemini never sends one unsigned
+        else:
+            media = _media_part(part, at, dropped)
+            if media is not None:
+                if pending is not None and "text" in media:
+                    media["thoughtSignature"], pending = pending, None
+                rendered.append(media)
+    return rendered
+
+
+def _response_parts(
+    parts: list[Any], call_names: dict[str, str], where: str, dropped: list[str]
+) -> list[dict[str, Any]]:
+    rendered: list[dict[str, Any]] = []
+    for j, part in enumerate(parts):
+        at = f"{where}.parts[{j}]"
+        if not isinstance(part, ToolResultPart):
+            dropped.append(f"{at}: {type(part).__name__} has no place in a tool turn")
+            continue
+        name = part.name or call_names.get(part.tool_call_id)
+        if name is None:
+            dropped.append(f"{at}: Gemini needs the function's name, and no call gives it")
+            continue
+        if any(isinstance(p, ImagePart) for p in part.content):
+            dropped.append(f"{at}: images in function responses are not carried over")
+        # The documented shape: {"output": ...} for a result, {"error": ...} for a failure.
+        response = {"error" if part.is_error else "output": part.text()}
+        rendered.append(
+            {"functionResponse": {"id": part.tool_call_id, "name": name, "response": response}}
+        )
+    return rendered
+
+
+def _render_declarations(tools: list[ToolDefinition], dropped: list[str]) -> list[dict[str, Any]]:
+    declarations: list[dict[str, Any]] = []
+    for i, tool in enumerate(tools):
+        if not _FUNCTION_NAME.match(tool.name):
+            dropped.append(f"tools[{i}]: {tool.name!r} is not a valid Gemini function name")
+            continue
+        declaration: dict[str, Any] = {"name": tool.name}
+        if tool.description:
+            declaration["description"] = tool.description
+        declaration["parametersJsonSchema"] = tool.parameters
+        if tool.strict is not None:
+            dropped.append(f"tools[{i}].strict: Gemini function declarations have no strict flag")
+        declarations.append(declaration)
+    return declarations
+
+
+def _render_tool_config(
+    choice: ToolChoice | None, declarations: list[dict[str, Any]], dropped: list[str]
+) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if not declarations:
+        # Without functions, AUTO and NONE say nothing; ANY would be rejected.
+        if choice.mode == "required":
+            dropped.append("tool_choice: no functions to choose from")
+        return None
+    names = {d["name"] for d in declarations}
+    allowed = [n for n in choice.allowed or [] if n in names]
+    forced = choice.mode == "required"
+    if len(allowed) < len(choice.allowed or []):
+        dropped.append("tool_choice.allowed: names a function that was not carried over")
+        # Forcing a call to functions the client did not pick would change the request.
+        forced = forced and bool(allowed)
+    if choice.mode == "none":
+        return {"mode": "NONE"}
+    mode = "ANY" if forced else ("VALIDATED" if allowed else "AUTO")
+    config: dict[str, Any] = {"mode": mode}
+    if allowed:
+        config["allowedFunctionNames"] = allowed
+    return config
+
+
+def _render_generation_config(request: ChatRequest, dropped: list[str]) -> dict[str, Any]:
+    values = {
+        "maxOutputTokens": request.max_tokens,
+        "temperature": request.temperature,
+        "topP": request.top_p,
+        "topK": request.top_k,
+        "seed": request.seed,
+        "presencePenalty": request.presence_penalty,
+        "frequencyPenalty": request.frequency_penalty,
+    }
+    config: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+    if request.stop:
+        config["stopSequences"] = request.stop[:_MAX_STOP]
+        if len(request.stop) > _MAX_STOP:
+            dropped.append(f"stop: Gemini takes at most {_MAX_STOP} stop sequences")
+    fmt = request.response_format
+    if fmt is not None and fmt.type != "text":
+        config["responseMimeType"] = "application/json"
+        if fmt.type == "json_schema":
+            config["responseJsonSchema"] = fmt.schema or {}
+            if fmt.name is not None:
+                dropped.append("response_format.name: Gemini's response schema has no name")
+            if fmt.strict is not None:
+                dropped.append("response_format.strict: Gemini's response schema has no strict")
+    if request.reasoning is not None:
+        config["thinkingConfig"] = _render_thinking(request.reasoning, dropped)
+    return config
+
+
+def _render_thinking(reasoning: ReasoningConfig, dropped: list[str]) -> dict[str, Any]:
+    thinking: dict[str, Any] = {"includeThoughts": True} if reasoning.include else {}
+    effort = reasoning.effort
+    if reasoning.budget_tokens is not None:
+        thinking["thinkingBudget"] = reasoning.budget_tokens
+        if effort is not None:
+            # Gemini answers 400 to a budget and a level together.
+            dropped.append("reasoning.effort: Gemini takes a budget or a level, not both")
+    elif effort == "none":
+        thinking["thinkingBudget"] = 0
+    elif effort is not None and effort.upper() in _LEVELS:
+        thinking["thinkingLevel"] = effort.upper()
+    elif effort is not None:
+        level = _LEVEL_ALIASES.get(effort)
+        if level is None:
+            dropped.append(f"reasoning.effort: Gemini has no {effort!r} level; dynamic budget")
+            thinking["thinkingBudget"] = -1
+        else:
+            dropped.append(f"reasoning.effort: Gemini has no {effort!r} level; sent as {level}")
+            thinking["thinkingLevel"] = level
+    else:
+        thinking["thinkingBudget"] = -1  # dynamic: the model decides, as adaptive thinking
+    return thinking
 
 
 # --------------------------------------------------------------------------- responses

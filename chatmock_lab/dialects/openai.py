@@ -8,6 +8,7 @@ returning the bytes to send.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 import struct
@@ -30,6 +31,7 @@ from chatmock_lab.core import (
     ReasoningConfig,
     ReasoningDelta,
     ReasoningPart,
+    RenderedRequest,
     ResponseFormat,
     TextDelta,
     TextPart,
@@ -60,6 +62,8 @@ from chatmock_lab.tokens import arguments_json, decode
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _ROLES = ("system", "developer", "user", "assistant", "tool")
+# Chat Completions takes at most four stop sequences.
+_MAX_STOP = 4
 
 _ERROR_TYPES: dict[str, str] = {
     "invalid_request": "invalid_request_error",
@@ -815,112 +819,192 @@ def effort_for(reasoning: ReasoningConfig) -> str:
     return "medium"
 
 
+def _note_cache_hint(part: TextPart, at: str, dropped: list[str]) -> None:
+    if part.cache_control is not None:
+        dropped.append(f"{at}.cache_control: Chat Completions has no prompt-caching hints")
+
+
 def _upstream_user_content(parts: list[Any], dropped: list[str], where: str) -> Any:
+    for j, part in enumerate(parts):
+        if isinstance(part, TextPart):
+            _note_cache_hint(part, f"{where}.parts[{j}]", dropped)
     if all(isinstance(p, TextPart) for p in parts) and len(parts) == 1:
         return parts[0].text
     content: list[dict[str, Any]] = []
-    for part in parts:
+    for j, part in enumerate(parts):
+        at = f"{where}.parts[{j}]"
         if isinstance(part, TextPart):
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, ImagePart):
             image: dict[str, Any] = {"url": part.as_url()}
             if part.detail:
                 image["detail"] = part.detail
+            if part.url is not None and part.media_type:
+                dropped.append(f"{at}.media_type: an image URL carries no media type here")
             content.append({"type": "image_url", "image_url": image})
         elif isinstance(part, DocumentPart):
             if part.text is not None:
                 title = f"{part.title}\n\n" if part.title else ""
                 content.append({"type": "text", "text": title + part.text})
+                dropped.append(f"{at}: a text document has no Chat Completions form; sent as text")
             elif part.data is not None:
                 file = {"file_data": f"data:{part.media_type};base64,{part.data}"}
                 if part.title:
                     file["filename"] = part.title
                 content.append({"type": "file", "file": file})
             else:
-                dropped.append(
-                    f"{where}: a document by URL ({part.url}) has no Chat Completions form"
-                )
+                dropped.append(f"{at}: a document by URL ({part.url}) has no Chat Completions form")
         else:
-            dropped.append(f"{where}: {type(part).__name__} has no place in a user message")
+            dropped.append(f"{at}: {type(part).__name__} has no place in a user message")
     return content
+
+
+def _upstream_assistant(message: Message, dropped: list[str], where: str) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for j, part in enumerate(message.parts):
+        at = f"{where}.parts[{j}]"
+        if isinstance(part, TextPart):
+            _note_cache_hint(part, at, dropped)
+            texts.append(part.text)
+        elif isinstance(part, ToolCallPart):
+            calls.append(_tool_call_json(part))
+            if part.signature is not None:
+                dropped.append(f"{at}.signature: Chat Completions has no thought signatures")
+        elif isinstance(part, ReasoningPart):
+            dropped.append(f"{at}: reasoning blocks are not sent back to Chat Completions")
+        else:
+            dropped.append(f"{at}: {type(part).__name__} has no place in an assistant message")
+    text = "".join(texts)
+    # `null` content is for a turn of tool calls; a turn left with nothing (only reasoning)
+    # still needs some content to be a valid message.
+    entry: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+    if calls:
+        entry["tool_calls"] = calls
+    return entry
+
+
+def _upstream_tool_results(
+    message: Message, dropped: list[str], where: str
+) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for j, part in enumerate(message.parts):
+        at = f"{where}.parts[{j}]"
+        if not isinstance(part, ToolResultPart):
+            dropped.append(f"{at}: {type(part).__name__} has no place in a tool message")
+            continue
+        if any(isinstance(p, ImagePart) for p in part.content):
+            dropped.append(f"{at}: images in tool results are not carried over")
+        text = part.text()
+        if part.is_error:
+            # Tool messages have no error flag; the text is the only place left to say it.
+            dropped.append(f"{at}.is_error: tool messages have no error flag; text says 'Error:'")
+            text = f"Error: {text}"
+        messages.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": text})
+    return messages
 
 
 def _upstream_messages(request: ChatRequest, dropped: list[str]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if request.system:
+        for k, system_part in enumerate(request.system):
+            _note_cache_hint(system_part, f"system[{k}]", dropped)
         messages.append({"role": "system", "content": "\n\n".join(p.text for p in request.system)})
     for i, message in enumerate(request.messages):
         where = f"messages[{i}]"
+        if message.role == "tool":
+            messages += _upstream_tool_results(message, dropped, where)
+            continue
         if message.role == "system":
-            messages.append({"role": "system", "content": message.text()})
+            for j, part in enumerate(message.parts):
+                if isinstance(part, TextPart):
+                    _note_cache_hint(part, f"{where}.parts[{j}]", dropped)
+            entry: dict[str, Any] = {"role": "system", "content": message.text()}
         elif message.role == "user":
-            messages.append(
-                {"role": "user", "content": _upstream_user_content(message.parts, dropped, where)}
-            )
-        elif message.role == "assistant":
-            text = message.text()
-            calls = [_tool_call_json(p) for p in message.parts if isinstance(p, ToolCallPart)]
-            if any(isinstance(p, ReasoningPart) for p in message.parts):
-                dropped.append(f"{where}: reasoning blocks are not sent back to Chat Completions")
-            entry: dict[str, Any] = {"role": "assistant", "content": text or None}
-            if calls:
-                entry["tool_calls"] = calls
-            messages.append(entry)
+            entry = {
+                "role": "user",
+                "content": _upstream_user_content(message.parts, dropped, where),
+            }
         else:
-            for part in message.parts:
-                if isinstance(part, ToolResultPart):
-                    if any(isinstance(p, ImagePart) for p in part.content):
-                        dropped.append(f"{where}: images in tool results are not carried over")
-                    text = part.text()
-                    if part.is_error:
-                        text = f"Error: {text}"
-                    messages.append(
-                        {"role": "tool", "tool_call_id": part.tool_call_id, "content": text}
-                    )
+            entry = _upstream_assistant(message, dropped, where)
+        if message.name:
+            entry["name"] = message.name
+        messages.append(entry)
     return messages
 
 
-def _upstream_tool_choice(choice: ToolChoice) -> Any:
-    if not choice.allowed:
+def _upstream_tools(request: ChatRequest, dropped: list[str]) -> list[dict[str, Any]]:
+    tools: list[dict[str, Any]] = []
+    for i, tool in enumerate(request.tools):
+        if not _TOOL_NAME.match(tool.name):
+            # Names from Gemini may hold '.' or ':'; Chat Completions rejects the request.
+            dropped.append(f"tools[{i}]: {tool.name!r} is not a valid Chat Completions name")
+            continue
+        function: dict[str, Any] = {"name": tool.name}
+        if tool.description:
+            function["description"] = tool.description
+        function["parameters"] = tool.parameters
+        if tool.strict is not None:
+            function["strict"] = tool.strict
+        tools.append({"type": "function", "function": function})
+    return tools
+
+
+def _upstream_tool_choice(choice: ToolChoice, names: set[str], dropped: list[str]) -> Any:
+    allowed = [n for n in choice.allowed or [] if n in names]
+    if len(allowed) < len(choice.allowed or []):
+        dropped.append("tool_choice.allowed: names a tool that was not carried over")
+        if not allowed:
+            # Forcing a call to tools the client did not pick would change the request.
+            return "none" if choice.mode == "none" else "auto"
+    if not allowed or choice.mode == "none":
         return choice.mode
-    if len(choice.allowed) == 1 and choice.mode == "required":
-        return {"type": "function", "function": {"name": choice.allowed[0]}}
+    if len(allowed) == 1 and choice.mode == "required":
+        return {"type": "function", "function": {"name": allowed[0]}}
     return {
         "type": "allowed_tools",
         "allowed_tools": {
             "mode": "required" if choice.mode == "required" else "auto",
-            "tools": [{"type": "function", "function": {"name": n}} for n in choice.allowed],
+            "tools": [{"type": "function", "function": {"name": n}} for n in allowed],
         },
     }
 
 
-def build_upstream_request(
-    request: ChatRequest, *, max_tokens_field: str = "max_completion_tokens"
-) -> tuple[dict[str, Any], list[str]]:
-    """A streaming Chat Completions body for an OpenAI-compatible upstream, and what could
-    not be carried over."""
-    dropped: list[str] = []
+def _upstream_reasoning_effort(reasoning: ReasoningConfig, dropped: list[str]) -> str:
+    effort = effort_for(reasoning)
+    if effort not in _REASONING_EFFORTS:
+        dropped.append(f"reasoning.effort: {effort!r} is not a Chat Completions effort; 'medium'")
+        effort = "medium"
+    if reasoning.budget_tokens is not None:
+        dropped.append(
+            f"reasoning.budget_tokens: Chat Completions takes an effort, not a budget"
+            f" ({reasoning.budget_tokens} tokens sent as {effort!r})"
+        )
+    elif reasoning.effort is None:
+        dropped.append(f"reasoning.effort: none given (adaptive thinking); sent as {effort!r}")
+    if not reasoning.include:
+        dropped.append("reasoning.include: Chat Completions has no switch for reasoning text")
+    return effort
+
+
+def _chat_body(
+    request: ChatRequest, *, stream: bool, max_tokens_field: str, dropped: list[str]
+) -> dict[str, Any]:
+    """A Chat Completions body for `request`: the one renderer behind both the upstream
+    request and `render_request`. Notes what it cannot carry in `dropped`."""
     body: dict[str, Any] = {
         "model": request.model,
         "messages": _upstream_messages(request, dropped),
-        "stream": True,
-        "stream_options": {"include_usage": True},
     }
-    if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    **({"description": t.description} if t.description else {}),
-                    "parameters": t.parameters,
-                    **({"strict": t.strict} if t.strict is not None else {}),
-                },
-            }
-            for t in request.tools
-        ]
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    tools = _upstream_tools(request, dropped)
+    if tools:
+        body["tools"] = tools
         if request.tool_choice is not None:
-            body["tool_choice"] = _upstream_tool_choice(request.tool_choice)
+            names = {t["function"]["name"] for t in tools}
+            body["tool_choice"] = _upstream_tool_choice(request.tool_choice, names, dropped)
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
     elif request.tool_choice is not None and request.tool_choice.mode != "none":
@@ -937,11 +1021,14 @@ def build_upstream_request(
     }
     body.update({k: v for k, v in optional_fields.items() if v is not None})
     if request.stop:
-        body["stop"] = request.stop
+        # OpenAI rejects more than four; the first four are what a client could send.
+        body["stop"] = request.stop[:_MAX_STOP]
+        if len(request.stop) > _MAX_STOP:
+            dropped.append(f"stop: Chat Completions takes at most {_MAX_STOP} stop sequences")
     if request.top_k is not None:
         dropped.append("top_k: Chat Completions has no top_k")
     if request.reasoning is not None:
-        body["reasoning_effort"] = effort_for(request.reasoning)
+        body["reasoning_effort"] = _upstream_reasoning_effort(request.reasoning, dropped)
     fmt = request.response_format
     if fmt is not None and fmt.type == "json_schema":
         spec: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema or {}}
@@ -950,7 +1037,38 @@ def build_upstream_request(
         body["response_format"] = {"type": "json_schema", "json_schema": spec}
     elif fmt is not None:
         body["response_format"] = {"type": fmt.type}
+    if request.metadata:
+        # OpenAI answers 400 to metadata without `store: true`, and storing the completion
+        # at OpenAI is not ours to decide.
+        dropped.append("metadata: Chat Completions accepts metadata only with store: true")
+    for key in request.extensions:
+        dropped.append(f"extensions.{key}: no Chat Completions equivalent")
+    return body
+
+
+def build_upstream_request(
+    request: ChatRequest, *, max_tokens_field: str = "max_completion_tokens"
+) -> tuple[dict[str, Any], list[str]]:
+    """A streaming Chat Completions body for an OpenAI-compatible upstream, and what could
+    not be carried over."""
+    dropped: list[str] = []
+    body = _chat_body(request, stream=True, max_tokens_field=max_tokens_field, dropped=dropped)
     return body, dropped
+
+
+def render_request(request: ChatRequest, *, stream: bool = False) -> RenderedRequest:
+    """The `/v1/chat/completions` body the openai SDK would send for `request`.
+
+    The same renderer as the upstream request, with a client's choices: `max_tokens`
+    (what every Chat Completions server reads), and `stream` plus
+    `stream_options.include_usage` only when streaming. Normalisations (not losses, so
+    not in `dropped`): system parts are joined by blank lines into one system message, an
+    assistant's text parts into one string and put before its tool calls, a tool result's
+    text parts into one string, a json_schema format without a name is named "response"."""
+    dropped: list[str] = []
+    body = _chat_body(request, stream=stream, max_tokens_field="max_tokens", dropped=dropped)
+    # A copy, so a caller editing the body cannot reach into the canonical request.
+    return RenderedRequest(body=copy.deepcopy(body), path="/v1/chat/completions", dropped=dropped)
 
 
 def _usage_from(raw: dict[str, Any]) -> Usage:

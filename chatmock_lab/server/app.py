@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -24,6 +25,7 @@ from chatmock_lab.server import (
 from chatmock_lab.server.errors import install_error_handlers
 from chatmock_lab.server.state import ServerState, attach_state, server_state
 from chatmock_lab.taps import TAP_HEADER, current_tap
+from chatmock_lab.tokens import get_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +148,12 @@ def create_app(
                 redactor.headers(request.headers),
                 redactor.text(body[:65536]) or "-",
             )
+
+    @app.before_serving
+    async def _load_tokenizer() -> None:
+        # Loading the encoding takes most of a second; done off the loop while the
+        # server starts, the first request does not pay for it (nor its timings show it).
+        asyncio.get_running_loop().run_in_executor(None, get_encoding)
 
     @app.after_serving
     async def _close_providers() -> None:

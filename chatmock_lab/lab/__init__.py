@@ -1,0 +1,1 @@
+"""The notebook lab: magics, widgets and the tools behind them."""
