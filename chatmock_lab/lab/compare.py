@@ -37,6 +37,12 @@ def detect_dialect(body: dict[str, Any]) -> str:
     anthropic_blocks = {"tool_use", "tool_result", "thinking", "redacted_thinking", "document"}
     if "system" in body or "thinking" in body or "stop_sequences" in body:
         return "anthropic"
+    tools = body.get("tools")
+    if isinstance(tools, list) and any(isinstance(t, dict) and "input_schema" in t for t in tools):
+        return "anthropic"
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
+        return "anthropic"
     for message in messages if isinstance(messages, list) else []:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list) and any(
