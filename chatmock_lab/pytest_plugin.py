@@ -76,8 +76,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_PLAY_LOG] = Path(option)
     elif getattr(config, "cache", None) is not None:
         log = config.cache.mkdir("chatmock") / "plays.jsonl"
-        # One run's plays: what a check after this run should compare against.
-        log.unlink(missing_ok=True)
+        # One run's plays: what a check after this run should compare against. Under
+        # pytest-xdist the controller starts the log afresh, and its workers append.
+        if not hasattr(config, "workerinput"):
+            log.unlink(missing_ok=True)
         config.stash[_PLAY_LOG] = log
 
 
