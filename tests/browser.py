@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -416,14 +416,20 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
 
 
 def render_in_jupyterlab(
-    tmp_path: Path, cells: list[str], wait_for_text: str, screenshot: Path
+    tmp_path: Path,
+    cells: list[str],
+    wait_for_text: str | re.Pattern[str] | Sequence[str | re.Pattern[str]],
+    screenshot: Path,
 ) -> str:
     """Open a notebook of `cells` in JupyterLab in Chromium, run all cells, and look.
 
-    Waits until a rendered widget (a `.jupyter-widgets` view from the jupyterlab_widgets
-    extension, not the text/plain fallback) inside a cell output shows `wait_for_text`,
-    takes a full-page screenshot to `screenshot`, and returns the text of all outputs.
+    Waits until rendered widgets (`.jupyter-widgets` views from the jupyterlab_widgets
+    extension, not the text/plain fallback) inside cell outputs show each of
+    `wait_for_text` (a text or pattern, or several), takes a full-page screenshot to
+    `screenshot`, and returns the text of all outputs.
     """
+    if isinstance(wait_for_text, str | re.Pattern):
+        wait_for_text = [wait_for_text]
     root = Path(tmp_path) / "lab-root"
     root.mkdir(parents=True, exist_ok=True)
     write_notebook(root / NOTEBOOK_NAME, cells)
@@ -438,12 +444,13 @@ def render_in_jupyterlab(
             page.wait_for_function(_CURRENT_IS_NOTEBOOK, arg=NOTEBOOK_NAME)
             page.evaluate(_WAIT_FOR_KERNEL)
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            widget = (
-                page.locator(".jp-OutputArea-output .jupyter-widgets")
-                .filter(has_text=wait_for_text)
-                .first
-            )
-            widget.wait_for(state="visible")
+            for text in wait_for_text:
+                widget = (
+                    page.locator(".jp-OutputArea-output .jupyter-widgets")
+                    .filter(has_text=text)
+                    .first
+                )
+                widget.wait_for(state="visible")
             # Every cell has run once no prompt says "[*]" any more.
             page.wait_for_function(
                 """() => [...document.querySelectorAll('.jp-InputArea-prompt')]

@@ -6,6 +6,7 @@ Needs Debian's `chromium` (`.ci/run` installs it and sets `CHATMOCK_CHROMIUM`) a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,15 @@ from PIL import Image
 from tests.browser import browser_unavailable_reason, render_in_jupyterlab
 
 CELLS = [
-    "%load_ext chatmock_lab\n%chatmock serve",
+    "%load_ext chatmock_lab\n%chatmock serve --mock-delay-ms 20",
     "%%chatmock compare\nHello from the browser",
     "%chatmock login qwen",
-    "%chatmock inspect Show the stream",
+    # Filled in from a thread of its own after the cell returned.
+    "%chatmock inspect --background --dialect gemini Stream in the background",
+    "%chatmock inspect --dialect anthropic Show the stream",
 ]
 ANSWER = "You said: Hello from the browser"
+BACKGROUND_DONE = re.compile(r"gemini POST \S+alt=sse — \d+ chunks, 0 problem\(s\), done")
 
 
 def test_widgets_render_in_jupyterlab_with_screenshot(tmp_path: Path) -> None:
@@ -28,14 +32,15 @@ def test_widgets_render_in_jupyterlab_with_screenshot(tmp_path: Path) -> None:
         pytest.skip(reason)
     screenshot = tmp_path / "jupyterlab-widgets.png"
 
-    text = render_in_jupyterlab(tmp_path, CELLS, ANSWER, screenshot)
+    text = render_in_jupyterlab(tmp_path, CELLS, [ANSWER, BACKGROUND_DONE], screenshot)
 
     # The compare widget's title and columns, the login widget's fields (never their
     # values), and the stream inspector's table, each rendered as a live widget.
     assert "chatmock compare" in text and "differences: none" in text
     assert text.count(ANSWER) >= 3  # one column per dialect
     assert "chatmock-lab login: qwen" in text and "Save" in text
-    assert "chatmock inspect" in text and "chunks, 0 problem(s), done" in text
+    assert "chatmock inspect anthropic" in text and BACKGROUND_DONE.search(text)
+    assert text.count("0 problem(s), done") == 2
     # The widget view, not its placeholder or the text/plain fallback.
     assert "Loading widget" not in text
     assert "VBox(children" not in text

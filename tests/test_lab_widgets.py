@@ -4,6 +4,7 @@ the fake GitHub, an approval, and the URLs shown behind JupyterHub."""
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -291,3 +292,22 @@ def test_urls_behind_jupyterhub_go_through_the_server_proxy() -> None:
 def test_unknown_login_provider_is_refused(provider: str) -> None:
     with pytest.raises(ValueError, match="unknown provider 'nope'"):
         LoginWidget(provider)
+
+
+def test_chatgpt_device_login_shows_the_code_then_done(tmp_path: Path) -> None:
+    from chatmock_lab.testing.fake_chatgpt_auth import FakeChatGPTAuth
+
+    with FakeChatGPTAuth() as auth:
+        auth.device_interval = 0
+        auth.script_device("approved", pending=1)
+        environ = {"CHATMOCK_HOME": str(tmp_path), "CHATMOCK_CHATGPT_AUTH_URL": auth.url}
+        login = LoginWidget("chatgpt", device=True, environ=environ).start()
+        assert login.finished.wait(DEADLINE)
+        auth_url = auth.url
+    assert login.history[0] == "pending" and login.history[-1].startswith(
+        "done: Signed in to ChatGPT"
+    )
+    assert f"{auth_url}/codex/device" in login.link.value
+    assert re.search(r"<code[^>]*>[A-Z]{4}-\d{4}</code>", login.code.value)
+    stored = TokenStore.default(environ).load("chatgpt")
+    assert stored and stored["access_token"] not in texts(login)
