@@ -41,8 +41,6 @@ from openai.types.chat import (
 )
 
 import chatmock_lab
-from chatmock_lab.auth.chatgpt import save_tokens
-from chatmock_lab.auth.chatgpt_tokens import ChatGPTTokens, account_id_from_id_token, expiry_of
 from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.testing import (
     CodexReply,
@@ -133,21 +131,13 @@ def chatgpt_upstream() -> Iterator[Upstream]:
         FakeCodexBackend(models=("gpt-5",)) as codex,
         tempfile.TemporaryDirectory(prefix="chatmock-home-") as home,
     ):
-        issued = auth.issue_tokens()
-        tokens = ChatGPTTokens(
-            access_token=issued["access_token"],
-            refresh_token=issued["refresh_token"],
-            id_token=issued["id_token"],
-            account_id=account_id_from_id_token(issued["id_token"]),
-            expires_at=expiry_of(issued["access_token"]),
-        )
+        auth.store_login(home)
         env = {
             "CHATMOCK_HOME": home,
             "HOME": home,
             "CHATMOCK_CHATGPT_AUTH_URL": auth.url,
             "CHATMOCK_CHATGPT_BASE_URL": codex.base_url,
         }
-        save_tokens(TokenStore.default(env), tokens)
         tool_call = {"call_id": TOOL_CALL_ID, "name": "get_weather", "arguments": TOOL_ARGUMENTS}
         yield Upstream(
             env=env,

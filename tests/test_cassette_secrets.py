@@ -33,7 +33,6 @@ import yaml
 from chatmock_lab.auth import github as gh
 from chatmock_lab.auth.chatgpt import (
     CLIENT_ID,
-    ChatGPTTokens,
     DeviceCode,
     authorize_url,
     exchange_code,
@@ -41,9 +40,7 @@ from chatmock_lab.auth.chatgpt import (
     generate_state,
     login_with_device_code,
     refresh_tokens,
-    save_tokens,
 )
-from chatmock_lab.auth.chatgpt_tokens import account_id_from_id_token, expiry_of
 from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.cassettes import find_secrets, load_cassette
 from chatmock_lab.cassettes.transport import CassetteTransport
@@ -248,22 +245,12 @@ def _record_through_proxy(
 ) -> None:
     """The proxy recording its own upstream calls: one request to each provider that
     carries a credential (its model prefix picks the provider)."""
-    issued = auth.issue_tokens()
-    save_tokens(
-        TokenStore.default({"CHATMOCK_HOME": str(home)}),
-        ChatGPTTokens(
-            access_token=issued["access_token"],
-            refresh_token=issued["refresh_token"],
-            id_token=issued["id_token"],
-            account_id=account_id_from_id_token(issued["id_token"]),
-            expires_at=expiry_of(issued["access_token"]),
-        ),
-    )
+    tokens = auth.store_login(home)
     proxy_github_token = github.issue_github_token()
     TokenStore.default({"CHATMOCK_HOME": str(home)}).save(
         "copilot", {"github_token": proxy_github_token}
     )
-    codex.require_bearer(issued["access_token"])
+    codex.require_bearer(tokens.access_token)
     codex.usage_headers = {"set-cookie": SET_COOKIE}
     env = {
         "CHATMOCK_HOME": str(home),
@@ -299,9 +286,9 @@ def _record_through_proxy(
     assert qwen.last_request().headers["authorization"] == f"Bearer {QWEN_TOKEN}"
     assert qwen.last_request().headers["cookie"] == QWEN_COOKIES
     found |= {
-        "proxy's ChatGPT access token": issued["access_token"],
-        "proxy's ChatGPT refresh token": issued["refresh_token"],
-        "proxy's ChatGPT ID token": issued["id_token"],
+        "proxy's ChatGPT access token": tokens.access_token,
+        "proxy's ChatGPT refresh token": tokens.refresh_token,
+        "proxy's ChatGPT ID token": tokens.id_token,
         "proxy's GitHub token": proxy_github_token,
         "proxy's Copilot token": github.issued_copilot_tokens[-1],
     }

@@ -41,7 +41,6 @@ from chatmock_lab.auth.chatgpt import (
     refresh_tokens,
     save_tokens,
 )
-from chatmock_lab.auth.chatgpt_tokens import account_id_from_id_token, expiry_of
 from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.core.errors import ProxyError
 from chatmock_lab.redact import redactor
@@ -108,14 +107,7 @@ class InstantSleep:
 
 
 def _tokens_from_fake(fake: FakeChatGPTAuth) -> ChatGPTTokens:
-    issued = fake.issue_tokens()
-    return ChatGPTTokens(
-        access_token=issued["access_token"],
-        refresh_token=issued["refresh_token"],
-        id_token=issued["id_token"],
-        account_id=account_id_from_id_token(issued["id_token"]),
-        expires_at=expiry_of(issued["access_token"]),
-    )
+    return fake.login_tokens()
 
 
 def _credentials(fake: FakeChatGPTAuth, store: TokenStore, **options: Any) -> ChatGPTCredentials:

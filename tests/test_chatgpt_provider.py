@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from chatmock_lab import accounts
-from chatmock_lab.auth.chatgpt import load_tokens, save_tokens
-from chatmock_lab.auth.chatgpt_tokens import ChatGPTTokens, account_id_from_id_token, expiry_of
+from chatmock_lab.auth.chatgpt import load_tokens
+from chatmock_lab.auth.chatgpt_tokens import ChatGPTTokens
 from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.testing import CodexReply, FakeCodexBackend
 from chatmock_lab.testing.fake_chatgpt_auth import FakeChatGPTAuth
@@ -34,16 +34,7 @@ def codex():
 
 
 def login(auth: FakeChatGPTAuth, home) -> ChatGPTTokens:
-    issued = auth.issue_tokens()
-    tokens = ChatGPTTokens(
-        access_token=issued["access_token"],
-        refresh_token=issued["refresh_token"],
-        id_token=issued["id_token"],
-        account_id=account_id_from_id_token(issued["id_token"]),
-        expires_at=expiry_of(issued["access_token"]),
-    )
-    save_tokens(TokenStore.default({"CHATMOCK_HOME": str(home)}), tokens)
-    return tokens
+    return auth.store_login(home)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import string
 import threading
@@ -39,6 +40,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from quart import Quart, Response, request
 
+from chatmock_lab.auth.chatgpt import save_tokens
+from chatmock_lab.auth.chatgpt_tokens import ChatGPTTokens, account_id_from_id_token, expiry_of
+from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.server.runner import BackgroundServer
 from chatmock_lab.testing._lifecycle import FakeServer, fake_app
 
@@ -198,6 +202,24 @@ class FakeChatGPTAuth(FakeServer):
         """A fresh token set, as a login would give, without going through one."""
         with self._lock:
             return self._mint_tokens()
+
+    def login_tokens(self) -> ChatGPTTokens:
+        """A fresh token set as the client keeps it after a login."""
+        issued = self.issue_tokens()
+        return ChatGPTTokens(
+            access_token=issued["access_token"],
+            refresh_token=issued["refresh_token"],
+            id_token=issued["id_token"],
+            account_id=account_id_from_id_token(issued["id_token"]),
+            expires_at=expiry_of(issued["access_token"]),
+        )
+
+    def store_login(self, home: str | os.PathLike[str]) -> ChatGPTTokens:
+        """A login stored in CHATMOCK_HOME=`home`, as `chatmock-lab login chatgpt` leaves
+        one; returns its tokens."""
+        tokens = self.login_tokens()
+        save_tokens(TokenStore.default({"CHATMOCK_HOME": str(home)}), tokens)
+        return tokens
 
     def reset(self) -> None:
         """Forget requests, grants, scripts and counters; restore the default knobs."""
