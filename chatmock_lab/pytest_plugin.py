@@ -35,11 +35,14 @@ if TYPE_CHECKING:
 _MARKER = "chatmock"
 _MARKER_HELP = (
     "chatmock(cassette=None, *, mode=None, provider=None, speed=0.0,"
-    " allow_playback_repeats=False): the cassette the `chatmock` fixture replays (a path"
-    " relative to the test file; default cassettes/<module>/<test>.chatmock.yaml), its"
-    " record mode, the provider that records it, and the replay pace"
+    " allow_playback_repeats=False, ignore=()): the cassette the `chatmock` fixture replays"
+    " (a path relative to the test file; default cassettes/<module>/<test>.chatmock.yaml),"
+    " its record mode, the provider that records it, the replay pace, and request body"
+    " fields left out of matching"
 )
-_MARKER_KEYS = frozenset({"cassette", "mode", "provider", "speed", "allow_playback_repeats"})
+_MARKER_KEYS = frozenset(
+    {"cassette", "mode", "provider", "speed", "allow_playback_repeats", "ignore"}
+)
 # Per cassette used in the session: how many interactions it holds, and which were played.
 _PLAYS = pytest.StashKey[dict[Path, tuple[int, set[int]]]]()
 _PLAY_LOG = pytest.StashKey[Path]()
@@ -140,6 +143,7 @@ def chatmock(
                     speed=float(options.get("speed", 0.0)),
                     provider=provider,
                     allow_playback_repeats=bool(options.get("allow_playback_repeats", False)),
+                    ignore=options.get("ignore", ()),
                     settings=settings,
                 )
             )

@@ -9,6 +9,7 @@ from chatmock_lab.cassettes import (
     Cassette,
     Interaction,
     Matcher,
+    MatchOptions,
     RecordedRequest,
     RecordedResponse,
     canonical_request,
@@ -95,7 +96,7 @@ def test_identical_requests_get_recordings_in_order_then_none() -> None:
 
 
 def test_repeats_replay_the_last_recording_again() -> None:
-    matcher = Matcher(_cassette(HELLO, HELLO), allow_playback_repeats=True)
+    matcher = Matcher(_cassette(HELLO, HELLO), MatchOptions(allow_playback_repeats=True))
     bodies = [matcher.match(_request(HELLO)) for _ in range(4)]
     assert [b.response.body if b else None for b in bodies] == [
         "answer 0",

@@ -123,9 +123,12 @@ def test_volatile_fields_do_not_stop_a_match(tmp_path: Path, fake: FakeOpenAIUps
             )
             text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert text == "Upstream says: same"
-        # The same words with another temperature are another request.
+        # The same words with another temperature are another request...
         with pytest.raises(openai.NotFoundError, match="temperature"):
             ask(session, "same", user="bob", temperature=0.5)
+    # ... unless the test says the temperature does not matter to it.
+    with chatmock_lab.cassette(path, "none", ignore=["temperature"]) as session:
+        assert ask(session, "same", temperature=0.5) == "Upstream says: same"
 
 
 def test_repeats_replay_again_only_when_allowed(tmp_path: Path, fake: FakeOpenAIUpstream) -> None:

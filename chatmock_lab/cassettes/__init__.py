@@ -22,6 +22,7 @@ from chatmock_lab.cassettes.matching import (
     DEFAULT_IGNORED,
     DEFAULT_IGNORED_QUERY,
     Matcher,
+    MatchOptions,
     canonical_request,
 )
 from chatmock_lab.cassettes.scrub import (
@@ -46,6 +47,7 @@ __all__ = [
     "CassetteError",
     "Finding",
     "Interaction",
+    "MatchOptions",
     "Matcher",
     "RecordedRequest",
     "RecordedResponse",

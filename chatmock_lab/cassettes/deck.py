@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
 from chatmock_lab.taps import Tap, current_tap
@@ -51,7 +52,7 @@ class CassetteDeck(httpx.AsyncBaseTransport):
         *,
         mode: RecordMode = "once",
         speed: float = 0.0,
-        allow_playback_repeats: bool = False,
+        matching: MatchOptions | None = None,
         play_log: PlayLog | None = None,
     ) -> CassetteTransport:
         """Record or replay through the cassette at `path` from now on (replacing any
@@ -61,7 +62,7 @@ class CassetteDeck(httpx.AsyncBaseTransport):
             mode=mode,
             inner=self.network,
             speed=speed,
-            allow_playback_repeats=allow_playback_repeats,
+            matching=matching,
             play_log=play_log,
         )
         self.put(cassette)

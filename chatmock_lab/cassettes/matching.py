@@ -20,6 +20,7 @@ import difflib
 import json
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -68,24 +69,31 @@ def canonical_request(
     return request.method.upper(), parts.path or "/", query, _canonical_body(request, ignored)
 
 
+@dataclass(frozen=True, slots=True)
+class MatchOptions:
+    """How a replay finds a request's recording: the body fields and query parameters
+    left out of the comparison, and whether a recording already used may play again."""
+
+    allow_playback_repeats: bool = False
+    ignore: frozenset[str] = DEFAULT_IGNORED
+    ignore_query: frozenset[str] = DEFAULT_IGNORED_QUERY
+
+    def ignoring(self, fields: Iterable[str]) -> MatchOptions:
+        """These options with more body fields ignored (`name`, or `$.name` at the top)."""
+        return replace(self, ignore=self.ignore | frozenset(fields))
+
+
 class Matcher:
     """Hands out recorded interactions for requests: the n-th identical request gets the n-th
     recording; once they are used up, nothing, or the last one again if repeats are allowed.
     Thread-safe, since a proxy serves requests concurrently.
     """
 
-    def __init__(
-        self,
-        cassette: Cassette,
-        *,
-        allow_playback_repeats: bool = False,
-        ignore: Iterable[str] = DEFAULT_IGNORED,
-        ignore_query: Iterable[str] = DEFAULT_IGNORED_QUERY,
-    ) -> None:
+    def __init__(self, cassette: Cassette, options: MatchOptions | None = None) -> None:
         self.cassette = cassette
-        self.allow_playback_repeats = allow_playback_repeats
-        self._ignore = frozenset(ignore)
-        self._ignore_query = frozenset(ignore_query)
+        self.options = options or MatchOptions()
+        self._ignore = self.options.ignore
+        self._ignore_query = self.options.ignore_query
         self._lock = threading.Lock()
         self._canonical = [self._canonicalize(i.request) for i in cassette.interactions]
         self._by_request: dict[CanonicalRequest, list[int]] = {}
@@ -105,7 +113,7 @@ class Matcher:
                 if self._play_counts[index] == 0:
                     break
             else:
-                if not (indexes and self.allow_playback_repeats):
+                if not (indexes and self.options.allow_playback_repeats):
                     return None
                 index = indexes[-1]
             self._play_counts[index] += 1

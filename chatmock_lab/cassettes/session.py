@@ -9,17 +9,18 @@ from, and stopped after.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from chatmock_lab.cassettes.format import CassetteError, load_cassette
+from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
 from chatmock_lab.config import ConfigError, Settings
 from chatmock_lab.endpoints import Endpoints
 from chatmock_lab.server.runner import BackgroundServer
-from chatmock_lab.server.state import ServerState, app_state
+from chatmock_lab.server.state import app_state
 
 
 def replay_provider(path: str | os.PathLike[str]) -> str | None:
@@ -67,20 +68,26 @@ def cassette(
     server: BackgroundServer | None = None,
     provider: str | None = None,
     allow_playback_repeats: bool = False,
+    ignore: Iterable[str] = (),
     settings: Settings | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[CassetteSession]:
     """Record or replay upstream traffic through the cassette at `path` inside the block.
 
     `mode` is vcrpy's record mode (`once`, `new_episodes`, `none`, `all`) or `rewrite`;
-    `speed` paces replays (0 as fast as possible, 1 as recorded). Without `server`, a
-    proxy is started for the block with `settings` (default: loopback, a free port),
-    `provider` (default: the one the cassette was recorded from, else the settings')
-    and `env` (where credentials and base URLs are read; default the process's)."""
+    `speed` paces replays (0 as fast as possible, 1 as recorded). Requests match on
+    method, path and body without the volatile fields (`DEFAULT_IGNORED`) and any named
+    in `ignore`; with `allow_playback_repeats`, a recording used up plays again.
+
+    Without `server`, a proxy is started for the block with `settings` (default:
+    loopback, a free port), `provider` (default: the one the cassette was recorded from,
+    else the settings') and `env` (where credentials and base URLs are read; default the
+    process's)."""
+    matching = MatchOptions(allow_playback_repeats=allow_playback_repeats).ignoring(ignore)
     if server is not None:
         state = app_state(server.app)
         previous = state.deck.cassette
-        transport = _insert(state, path, mode, speed, allow_playback_repeats)
+        transport = state.insert_cassette(path, mode=mode, speed=speed, matching=matching)
         try:
             yield CassetteSession(transport, server)
         finally:
@@ -93,18 +100,6 @@ def cassette(
         provider = replay_provider(path)
     config = base.replace(provider=provider)
     app = create_app(config, env=env)
-    _insert(app_state(app), path, mode, speed, allow_playback_repeats)
+    transport = app_state(app).insert_cassette(path, mode=mode, speed=speed, matching=matching)
     with BackgroundServer(config, app) as running:
-        yield CassetteSession(app_state(app).deck.cassette, running)  # type: ignore[arg-type]
-
-
-def _insert(
-    state: ServerState,
-    path: str | os.PathLike[str],
-    mode: RecordMode,
-    speed: float,
-    allow_playback_repeats: bool,
-) -> CassetteTransport:
-    return state.insert_cassette(
-        path, mode=mode, speed=speed, allow_playback_repeats=allow_playback_repeats
-    )
+        yield CassetteSession(transport, running)

@@ -34,7 +34,7 @@ from chatmock_lab.cassettes.format import (
     load_cassette,
     save_cassette,
 )
-from chatmock_lab.cassettes.matching import Matcher
+from chatmock_lab.cassettes.matching import Matcher, MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.scrub import scrub_interaction
 from chatmock_lab.config import RECORD_MODES
@@ -65,7 +65,7 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport | None = None,
         speed: float = 0.0,
         secrets: Iterable[str] = (),
-        allow_playback_repeats: bool = False,
+        matching: MatchOptions | None = None,
         play_log: PlayLog | None = None,
     ) -> None:
         if mode not in RECORD_MODES:
@@ -95,7 +95,7 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             mode == "once" and not existed
         )
         self._may_replay = mode in ("once", "new_episodes", "none")
-        self.matcher = Matcher(self.cassette, allow_playback_repeats=allow_playback_repeats)
+        self.matcher = Matcher(self.cassette, matching)
 
     def __repr__(self) -> str:
         return f"CassetteTransport({str(self.path)!r}, mode={self.mode!r})"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from quart import Quart, current_app
 
 from chatmock_lab.cassettes.deck import CassetteDeck
+from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
 from chatmock_lab.config import Settings
@@ -78,7 +79,7 @@ class ServerState:
         *,
         mode: RecordMode = "once",
         speed: float = 0.0,
-        allow_playback_repeats: bool = False,
+        matching: MatchOptions | None = None,
     ) -> CassetteTransport:
         """Record or replay every upstream call through this cassette from now on."""
         play_log = PlayLog(self.settings.play_log) if self.settings.play_log else None
@@ -87,7 +88,7 @@ class ServerState:
             path,
             mode=mode,
             speed=speed,
-            allow_playback_repeats=allow_playback_repeats,
+            matching=matching,
             play_log=play_log,
         )
         self._credentials_changed(was_replaying)
