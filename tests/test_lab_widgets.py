@@ -4,8 +4,10 @@ the fake GitHub, an approval, and the URLs shown behind JupyterHub."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -115,9 +117,11 @@ def test_inspected_stream_updates_live_from_another_thread(tmp_path: Path) -> No
         state = app_state(slow.app)
         view = InspectorView()
         seen: list[int] = []
+        times: list[float] = []
 
         def update(stream: object) -> None:
             seen.append(threading.get_ident())
+            times.append(time.monotonic())
             view.update(stream)  # type: ignore[arg-type]
 
         chat, _ = parse_conversation("Watch these chunks arrive", max_tokens=None)
@@ -137,6 +141,9 @@ def test_inspected_stream_updates_live_from_another_thread(tmp_path: Path) -> No
     assert result.done and result.status == 200 and result.violations == []
     # Updated from the worker thread, more than once, at most every 100 ms, and at the end.
     assert set(seen) == {thread.ident} and 2 <= view.updates == len(seen)
+    # Live updates come at most every 100 ms; only the final one may follow sooner.
+    live = times[:-1]
+    assert all(later - earlier >= 0.1 for earlier, later in itertools.pairwise(live))
     assert view.latest is result and "done" in view.table.value
     kinds = [kind for row in result.rows for kind in row.event_types]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
@@ -311,3 +318,25 @@ def test_chatgpt_device_login_shows_the_code_then_done(tmp_path: Path) -> None:
     assert re.search(r"<code[^>]*>[A-Z]{4}-\d{4}</code>", login.code.value)
     stored = TokenStore.default(environ).load("chatgpt")
     assert stored and stored["access_token"] not in texts(login)
+
+
+def test_chatgpt_browser_login_shows_the_authorize_link(tmp_path: Path) -> None:
+    from chatmock_lab.testing.fake_chatgpt_auth import FakeChatGPTAuth
+
+    with FakeChatGPTAuth() as auth:
+        environ = {"CHATMOCK_HOME": str(tmp_path), "CHATMOCK_CHATGPT_AUTH_URL": auth.url}
+        # Port 0: the real OAuth client allows only 1455, the fake any port.
+        login = LoginWidget("chatgpt", environ=environ, callback_port=0).start()
+        for _ in range(int(DEADLINE / 0.01)):
+            if login.authorize_url:
+                break
+            login.finished.wait(0.01)
+        url = login.authorize_url
+        assert url and url.startswith(f"{auth.url}/oauth/authorize?")
+        assert "Sign in to ChatGPT" in login.link.value
+        # The test is the browser: the fake signs in and sends it back to the widget.
+        page = httpx.get(url, follow_redirects=True, timeout=DEADLINE)
+        assert page.status_code == 200
+        assert login.finished.wait(DEADLINE)
+    assert login.history[-1].startswith("done: Signed in to ChatGPT")
+    assert TokenStore.default(environ).load("chatgpt")

@@ -21,6 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from chatmock_lab import accounts
+from chatmock_lab.auth.chatgpt import DEFAULT_PORT as DEFAULT_CALLBACK_PORT
 from chatmock_lab.auth.chatgpt import LoginError as ChatGPTLoginError
 from chatmock_lab.auth.github import LoginError as GitHubLoginError
 from chatmock_lab.core import ProxyError
@@ -70,11 +71,15 @@ class LoginWidget(widgets.VBox):
         device: bool = False,
         environ: MutableMapping[str, str] | None = None,
         on_credentials: Callable[[], None] | None = None,
+        callback_port: int = DEFAULT_CALLBACK_PORT,
     ) -> None:
+        """`callback_port` is where ChatGPT's browser login returns; its OAuth client
+        allows only 1455, so other values are for tests against a fake server."""
         if provider not in LOGIN_PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; one of {', '.join(LOGIN_PROVIDERS)}")
         self.provider = provider
         self.device = device
+        self.callback_port = callback_port
         self.environ = os.environ if environ is None else environ
         # Called after new credentials are in place (the kernel's server reloads them).
         self.on_credentials = on_credentials
@@ -84,6 +89,7 @@ class LoginWidget(widgets.VBox):
         self.status = widgets.HTML(value="")
         # Every status shown, in order: what a test (or a curious user) can check.
         self.history: list[str] = []
+        self.authorize_url: str | None = None
         self.finished = threading.Event()
         self.fields: list[widgets.Password] = []
         self.save = widgets.Button(description="Save", button_style="primary")
@@ -161,6 +167,7 @@ class LoginWidget(widgets.VBox):
             open_browser=False,
             on_url=self._show_link,
             on_code=self._show_code,
+            port=self.callback_port,
         )
 
     def _show_code(self, code: Any) -> None:
@@ -173,9 +180,10 @@ class LoginWidget(widgets.VBox):
         self.set_status("pending")
 
     def _show_link(self, url: str) -> None:
+        self.authorize_url = url
         self.link.value = (
             f"<a href='{html.escape(url)}' target='_blank'>Sign in to ChatGPT</a>"
-            " (the page returns to this machine on port 1455)"
+            f" (the page returns to this machine on port {self.callback_port})"
         )
 
     def _done(self, summary: str) -> None:
