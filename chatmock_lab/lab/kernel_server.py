@@ -9,6 +9,7 @@ asked for), so two can never run side by side; the process's exit stops it.
 from __future__ import annotations
 
 import atexit
+import html
 import os
 import threading
 from collections.abc import Mapping, MutableMapping
@@ -52,6 +53,27 @@ class ServerInfo:
         if self.note:
             lines.append(f"  {self.note}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("OpenAI", self.endpoints.openai),
+            ("Anthropic", self.endpoints.anthropic),
+            ("Gemini", self.endpoints.gemini),
+        ]
+        cells = "".join(
+            f"<tr><th>{name}</th><td><code>base_url={html.escape(url)}</code></td></tr>"
+            for name, url in rows
+        )
+        if self.browser_url:
+            link = html.escape(self.browser_url)
+            cells += (
+                f"<tr><th>browser</th><td><a href='{link}' target='_blank'>{link}</a></td></tr>"
+            )
+        note = f"<div><i>{html.escape(self.note)}</i></div>" if self.note else ""
+        return (
+            f"<div><b>chatmock-lab</b> serving <code>{html.escape(self.endpoints.url)}</code>"
+            f" (provider: {html.escape(self.provider)})</div><table>{cells}</table>{note}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
