@@ -97,6 +97,7 @@ def test_recording_streams_through_and_replays_keep_the_pace(
         fake.reply(FakeReply(text="".join(WORDS), chunk_chars=6, chunk_delay=GAP_MS / 1000))
         _, received = stream_chat(http, recorder.url, chat_body("count to five"))
         upstream = fake.last_request()
+        recorder.stop()  # the cassette is complete on disk once its recorder stops
 
     sent = [(at, frame.decode()) for at, frame in upstream.sent]
     sent_words = upstream_words(sent)

@@ -133,6 +133,7 @@ def test_one_cassette_replays_to_every_dialect(tmp_path, start_server) -> None:
                 messages=[{"role": "user", "content": "Hello cassette"}],
             )
         assert recorded.choices[0].message.content == "Upstream says: Hello cassette"
+        recorder.stop()  # the cassette is complete on disk once its recorder stops
     # The upstream is gone, and so is the key. The recorded bytes go through each
     # dialect's translator again.
     env = {"CHATMOCK_GROK_BASE_URL": env["CHATMOCK_GROK_BASE_URL"]}

@@ -69,9 +69,12 @@ class CassetteDeck(httpx.AsyncBaseTransport):
         return cassette
 
     def put(self, cassette: CassetteTransport | None) -> CassetteTransport | None:
-        """Use `cassette` (None: the network) from now on; returns the one it replaces."""
+        """Use `cassette` (None: the network) from now on; returns the one it replaces,
+        with everything it recorded written."""
         with self._lock:
             previous, self._cassette = self._cassette, cassette
+        if previous is not None:
+            previous.flush()
         return previous
 
     def eject(self) -> CassetteTransport | None:
@@ -102,6 +105,9 @@ class CassetteDeck(httpx.AsyncBaseTransport):
         return None
 
     async def shutdown(self) -> None:
+        cassette = self._cassette
+        if cassette is not None:
+            cassette.flush()
         await self.network.aclose()
 
 

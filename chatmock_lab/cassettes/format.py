@@ -83,7 +83,14 @@ class _FlowPair(list):
     """A chunk written on one line, `[offset, text]`, instead of a nested block list."""
 
 
-class _Dumper(yaml.SafeDumper):
+try:
+    # libyaml's emitter: several times faster on large cassettes, same documents.
+    _BaseDumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
+except AttributeError:  # PyYAML built without libyaml
+    _BaseDumper = yaml.SafeDumper
+
+
+class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
     pass
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import copy
 import os
 import threading
 import time
@@ -41,6 +42,10 @@ from chatmock_lab.config import RECORD_MODES
 from chatmock_lab.core import ProxyError
 
 RecordMode = Literal["once", "new_episodes", "none", "all", "rewrite"]
+# How long finished interactions wait to be written together.
+_WRITE_DELAY = 0.2
+# ... and at least this many times as long as the last write took.
+_WRITE_SPACING = 4.0
 # Set on each outgoing request by the provider's client, so a cassette can note whose
 # traffic it holds and a replay can pick the same provider.
 PROVIDER_EXTENSION = "chatmock_lab.provider"
@@ -82,6 +87,10 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         self.play_log = play_log
         self.recorded = 0
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._unsaved = False
+        self._timer: threading.Timer | None = None
+        self._write_seconds = 0.0
         existed = self.path.exists() and mode != "rewrite"
         if mode == "none" and not existed:
             raise CassetteError(
@@ -115,6 +124,7 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         return self.matcher.unplayed()
 
     async def aclose(self) -> None:
+        self.flush()
         if self._owns_inner:
             await self._inner.aclose()
 
@@ -175,6 +185,8 @@ class CassetteTransport(httpx.AsyncBaseTransport):
                 providers.append(name)
 
     def save(self, interaction: Interaction) -> None:
+        """Keep a finished interaction (scrubbed); the file is written soon after, off
+        the caller's thread, with whatever else finished meanwhile."""
         clean = scrub_interaction(interaction, secrets=self._secrets)
         with self._lock:
             self.cassette.interactions.append(clean)
@@ -182,7 +194,39 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             self.cassette.metadata["recorded_at"] = time.strftime(
                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
             )
-            save_cassette(self.path, self.cassette)
+            self._unsaved = True
+            if self._timer is None:
+                # Writing the whole file for each interaction made recording quadratic
+                # (seconds per request at a few megabytes). One write per burst, and
+                # rarer as writes grow slower, keeps writing to a fraction of the time.
+                delay = max(_WRITE_DELAY, _WRITE_SPACING * self._write_seconds)
+                self._timer = threading.Timer(delay, self._write)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Write what has been recorded and not yet written; on return it is on disk."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self._write()
+
+    def _write(self) -> None:
+        # One writer at a time, each writing the newest state: a slow write can never
+        # land after (and undo) a later one.
+        with self._write_lock:
+            with self._lock:
+                self._timer = None
+                if not self._unsaved:
+                    return
+                self._unsaved = False
+                snapshot = Cassette(
+                    list(self.cassette.interactions), copy.deepcopy(self.cassette.metadata)
+                )
+            started = time.monotonic()
+            save_cassette(self.path, snapshot)
+            self._write_seconds = time.monotonic() - started
 
 
 class _ReplayStream(httpx.AsyncByteStream):
