@@ -14,6 +14,10 @@ from PIL import Image
 
 from tests.browser import browser_unavailable_reason, render_in_jupyterlab
 
+# Timing-sensitive or heavy (browsers, kernels, subprocess clients): one worker runs
+# them one after another, so none is measured while another loads both cores.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 CELLS = [
     "%load_ext chatmock_lab\n%chatmock serve --mock-delay-ms 20",
     "%%chatmock compare\nHello from the browser",

@@ -17,6 +17,10 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 
+# Timing-sensitive or heavy (browsers, kernels, subprocess clients): one worker runs
+# them one after another, so none is measured while another loads both cores.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 DEADLINE = 30.0
 
 

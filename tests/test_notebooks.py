@@ -10,6 +10,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+# Timing-sensitive or heavy (browsers, kernels, subprocess clients): one worker runs
+# them one after another, so none is measured while another loads both cores.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 
 

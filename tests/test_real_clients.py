@@ -17,6 +17,10 @@ import pytest
 
 from tests.support import RecordingProvider
 
+# Timing-sensitive or heavy (browsers, kernels, subprocess clients): one worker runs
+# them one after another, so none is measured while another loads both cores.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 
 def _client_binary(variable: str, name: str) -> str:
     candidate = os.environ.get(variable) or shutil.which(name)
