@@ -10,7 +10,13 @@ from collections.abc import Sequence
 
 from chatmock_lab import __version__
 from chatmock_lab.auth.store import TokenStoreError
-from chatmock_lab.config import RECORD_MODES, ConfigError, Settings, environment_variables
+from chatmock_lab.config import (
+    RECORD_MODES,
+    ConfigError,
+    Settings,
+    environment_variables,
+    parse_names,
+)
 from chatmock_lab.providers import available_providers
 from chatmock_lab.redact import RedactingFilter, redactor
 
@@ -96,6 +102,19 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         "replay_speed",
         type=float,
         help="0 replays at once (default), 1 at the recorded pace, any factor",
+    )
+    flag(
+        "--match-ignore",
+        "match_ignore",
+        type=parse_names,
+        help="body fields a replay leaves out of matching, comma-separated (temperature,seed)",
+    )
+    flag(
+        "--allow-playback-repeats",
+        "allow_playback_repeats",
+        action="store_const",
+        const=True,
+        help="a recording used up answers again",
     )
     flag(
         "--play-log",

@@ -47,6 +47,9 @@ class Settings:
     replay_speed: float = 0.0
     # Where replays note which interactions they played, for `cassettes check --plays`.
     play_log: Path | None = None
+    # Body fields a replay leaves out of matching, beyond the volatile ones always left out.
+    match_ignore: tuple[str, ...] = ()
+    allow_playback_repeats: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -116,6 +119,11 @@ def _parse_int(raw: str) -> int:
         raise ValueError("expected an integer") from None
 
 
+def parse_names(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of names ("temperature, seed")."""
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
 def _parse_float(raw: str) -> float:
     try:
         return float(raw)
@@ -147,6 +155,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "record_mode": ("CHATMOCK_RECORD_MODE", str),
     "replay_speed": ("CHATMOCK_REPLAY_SPEED", _parse_float),
     "play_log": ("CHATMOCK_PLAY_LOG", Path),
+    "match_ignore": ("CHATMOCK_MATCH_IGNORE", parse_names),
+    "allow_playback_repeats": ("CHATMOCK_ALLOW_PLAYBACK_REPEATS", _parse_bool),
 }
 
 

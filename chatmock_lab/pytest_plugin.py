@@ -161,6 +161,25 @@ def chatmock(
         played |= set(range(total)) - unplayed
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # A pytest-xdist worker hands its plays to the controller, which prints the summary.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["chatmock_plays"] = {
+            str(path): [total, sorted(played)]
+            for path, (total, played) in session.config.stash.get(_PLAYS, {}).items()
+        }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker finished; merge what it played into the session's tally."""
+    plays = node.config.stash.setdefault(_PLAYS, {})
+    for raw_path, (total, played) in node.workeroutput.get("chatmock_plays", {}).items():
+        _, seen = plays.setdefault(Path(raw_path), (total, set()))
+        seen.update(played)
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     unplayed = [
         (path, index)

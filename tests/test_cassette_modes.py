@@ -192,3 +192,30 @@ def test_an_unmatched_request_is_an_error_in_each_dialect(
         # The short diff against the closest recording shows what differs.
         assert '-   "content": "recorded words"' in message
     assert raw.json()["type"] == "error" and raw.json()["error"]["type"] == "not_found_error"
+
+
+def test_serve_settings_configure_matching(
+    tmp_path: Path, fake: FakeOpenAIUpstream, start_server
+) -> None:
+    path = tmp_path / "settings.yaml"
+    with use(path, "once", fake) as session:
+        ask(session, "configured")
+    server = start_server(
+        provider_name="openai",
+        replay=path,
+        match_ignore=("temperature", "seed"),
+        allow_playback_repeats=True,
+    )
+    with openai.OpenAI(base_url=f"{server.url}/v1", api_key="k", max_retries=0) as client:
+        answers = [
+            client.chat.completions.create(
+                model="gpt-4.1",
+                messages=[{"role": "user", "content": "configured"}],
+                temperature=t,
+                seed=7,
+            )
+            .choices[0]
+            .message.content
+            for t in (0.1, 0.9, 1.5)
+        ]
+    assert answers == ["Upstream says: configured"] * 3

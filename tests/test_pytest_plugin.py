@@ -195,3 +195,37 @@ version: 1
     result.assert_outcomes(passed=1)
     after = (vcr_cassette.read_text(), (pytester.path / "llm.yaml").read_text())
     assert before == after
+
+
+def test_unplayed_summary_merges_pytest_xdist_workers(
+    pytester: pytest.Pytester, fake: FakeOpenAIUpstream
+) -> None:
+    record(pytester.path / "three.yaml", "one", "two", "three")
+    pytester.makepyfile(
+        test_split="""
+        import openai
+        import pytest
+
+        pytestmark = pytest.mark.chatmock("three.yaml")
+
+        def ask(prompt):
+            return openai.OpenAI().chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": prompt}]
+            ).choices[0].message.content
+
+        def test_one(chatmock):
+            assert ask("one") == "Upstream says: one"
+
+        def test_two(chatmock):
+            assert ask("two") == "Upstream says: two"
+        """
+    )
+    result = run(pytester, "-p", "xdist.plugin", "-n", "2")
+    result.assert_outcomes(passed=2)
+    # Each worker played one; together they played two, and only the third is listed.
+    result.stdout.fnmatch_lines(
+        [
+            "*1 recorded interaction(s) were not replayed by any test this session:",
+            "*three.yaml interaction 2",
+        ]
+    )

@@ -24,9 +24,10 @@ from IPython.core.magic_arguments import (
 from IPython.display import display
 
 from chatmock_lab.cassettes.format import CassetteError
+from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.session import replay_provider
 from chatmock_lab.cli import add_server_flags
-from chatmock_lab.config import RECORD_MODES, ConfigError, Settings
+from chatmock_lab.config import RECORD_MODES, ConfigError, Settings, parse_names
 from chatmock_lab.core import InvalidRequest, ProxyError
 from chatmock_lab.lab.compare import DEFAULT_MAX_TOKENS, DIALECTS, compare, parse_conversation
 from chatmock_lab.lab.kernel_server import KernelServer, LabServerError
@@ -122,6 +123,8 @@ def _record() -> None:
 @magic_arguments()
 @argument("path", help="the cassette file (vcrpy YAML)")
 @argument("--speed", type=float, default=0.0, help="0 at once (default), 1 as recorded")
+@argument("--ignore", type=parse_names, default=(), help="body fields left out of matching")
+@argument("--repeats", action="store_true", help="a recording used up answers again")
 def _replay() -> None:
     """Answer from a cassette only, offline."""
 
@@ -280,7 +283,10 @@ class ChatmockMagics(Magics):
         args = parse_argstring(_replay, line)
         if args.speed < 0:
             raise UsageError("--speed must not be negative")
-        cassette = self.server.state.insert_cassette(args.path, mode="none", speed=args.speed)
+        matching = MatchOptions(allow_playback_repeats=args.repeats).ignoring(args.ignore)
+        cassette = self.server.state.insert_cassette(
+            args.path, mode="none", speed=args.speed, matching=matching
+        )
         count = len(cassette.cassette.interactions)
         print(f"chatmock-lab replaying {cassette.path} ({count} interactions)")
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from quart import Quart, Response, request
 
+from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.config import Settings
 from chatmock_lab.core import ProxyError
 from chatmock_lab.limits import Approver, Gate, RateLimiter, TerminalApprover
@@ -75,11 +76,20 @@ def create_app(
         approver=approver or (TerminalApprover() if settings.manual else None),
         given=frozenset() if provider is None else frozenset({settings.provider}),
     )
+    matching = MatchOptions(allow_playback_repeats=settings.allow_playback_repeats).ignoring(
+        settings.match_ignore
+    )
     if settings.replay is not None:
-        state.insert_cassette(settings.replay, mode="none", speed=settings.replay_speed)
+        state.insert_cassette(
+            settings.replay, mode="none", speed=settings.replay_speed, matching=matching
+        )
     elif settings.record is not None:
-        mode = settings.record_mode
-        state.insert_cassette(settings.record, mode=mode, speed=settings.replay_speed)  # type: ignore[arg-type]
+        state.insert_cassette(
+            settings.record,
+            mode=settings.record_mode,  # type: ignore[arg-type]
+            speed=settings.replay_speed,
+            matching=matching,
+        )
     # Fail at startup, not at the first request, on an unknown provider or bad scenario.
     default = provider or create_provider(settings.provider, settings, env, state.deck)
     state.providers[settings.provider] = default
