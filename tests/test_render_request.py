@@ -207,12 +207,13 @@ def anthropic_rich() -> ChatRequest:
             ),
         ],
         tools=[weather(strict=True)],
-        tool_choice=ToolChoice("required", ["get_weather"]),
+        # What Anthropic accepts beside extended thinking: no forced tool, the default
+        # temperature, top_p of at least 0.95 and no top_k (see test_thinking_gives_way).
+        tool_choice=ToolChoice("auto"),
         parallel_tool_calls=False,
         max_tokens=4096,
-        temperature=0.5,
-        top_p=0.9,
-        top_k=40,
+        temperature=1.0,
+        top_p=0.95,
         stop=["END"],
         response_format=ResponseFormat("json_schema", ANSWER_SCHEMA),
         reasoning=ReasoningConfig(effort="high", budget_tokens=2048, include=False),
@@ -678,12 +679,12 @@ def test_openai_lists_what_an_anthropic_conversation_loses() -> None:
         "messages[2].parts[0]",  # an image in a tool result
         "messages[3].parts[0].cache_control",
         "messages[5].parts[0].is_error",
-        "top_k",
         "reasoning.budget_tokens",
         "reasoning.include",
         "metadata",
     }
-    assert "top_k: Chat Completions has no top_k" in dropped
+    with_top_k = dataclasses.replace(anthropic_rich(), top_k=40)
+    assert "top_k: Chat Completions has no top_k" in openai.render_request(with_top_k).dropped
 
 
 def test_anthropic_lists_what_openai_and_gemini_conversations_lose() -> None:
@@ -692,6 +693,7 @@ def test_anthropic_lists_what_openai_and_gemini_conversations_lose() -> None:
         "messages[0].parts[1].detail",
         "messages[0].parts[2].detail",
         "temperature",  # 1.2 is beyond Anthropic's 0-1
+        "reasoning",  # Anthropic cannot think before the forced tool call
         "seed",
         "presence_penalty",
         "frequency_penalty",
@@ -807,3 +809,38 @@ def test_rendered_requests_are_accepted_by_the_proxy(server, dialect: str) -> No
     assert response.headers["content-type"].startswith("text/event-stream")
     ends = {"openai": "data: [DONE]", "anthropic": '"type":"message_stop"', "gemini": "STOP"}
     assert ends[dialect] in response.text.strip().splitlines()[-1]
+
+
+def test_thinking_gives_way_where_anthropic_refuses_the_combination() -> None:
+    # Anthropic's extended thinking refuses a temperature other than 1, top_k, a top_p
+    # below 0.95, and forced tool use; the other dialects take them together.
+    thinking = ReasoningConfig(budget_tokens=2048)
+    sampled = ChatRequest(
+        model="m",
+        messages=[Message("user", [TextPart("Hi")])],
+        max_tokens=4096,
+        temperature=0.3,
+        top_p=0.5,
+        top_k=20,
+        reasoning=thinking,
+    )
+    rendered = anthropic.render_request(sampled)
+    assert rendered.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert "temperature" not in rendered.body and "top_k" not in rendered.body
+    assert rendered.body["top_p"] == 0.95
+    assert fields_of(rendered.dropped) == {"temperature", "top_k", "top_p"}
+
+    forced = dataclasses.replace(
+        sampled,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        tools=[weather()],
+        tool_choice=ToolChoice("required", ["get_weather"]),
+    )
+    rendered = anthropic.render_request(forced)
+    assert "thinking" not in rendered.body
+    assert rendered.body["tool_choice"] == {"type": "tool", "name": "get_weather"}
+    assert rendered.dropped == [
+        "reasoning: Anthropic cannot think before a forced tool call; not sent"
+    ]

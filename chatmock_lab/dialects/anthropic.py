@@ -62,6 +62,7 @@ from chatmock_lab.tokens import arguments_json
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
+_MIN_THINKING_TOP_P = 0.95
 _MIN_THINKING_BUDGET = 1024
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
@@ -512,10 +513,37 @@ def render_request(request: ChatRequest, *, stream: bool = False) -> RenderedReq
     for key in request.extensions:
         where = "the anthropic-beta header" if key == "anthropic-beta" else "no body field"
         dropped.append(f"extensions.{key}: Anthropic takes it in {where}, not in this body")
+    _fit_thinking(body, dropped)
     if stream:
         body["stream"] = True
     # A copy, so a caller editing the body cannot reach into the canonical request.
     return RenderedRequest(body=copy.deepcopy(body), path="/v1/messages", dropped=dropped)
+
+
+def _fit_thinking(body: dict[str, Any], dropped: list[str]) -> None:
+    """Anthropic refuses extended thinking beside forced tool use, a temperature other than
+    1, `top_k`, or a `top_p` below 0.95 (its "feature compatibility" rules); other dialects
+    allow them together, so a translated request gives way, and says so."""
+    thinking = body.get("thinking")
+    if thinking is None or thinking.get("type") == "disabled":
+        return
+    if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        # The forced call is what the caller's code waits for; thinking only helps.
+        del body["thinking"]
+        dropped.append("reasoning: Anthropic cannot think before a forced tool call; not sent")
+        return
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != _MAX_TEMPERATURE:
+        del body["temperature"]
+        dropped.append(f"temperature: Anthropic thinks only at its default; {temperature} not sent")
+    if "top_k" in body:
+        dropped.append(
+            f"top_k: Anthropic does not take it with thinking; {body.pop('top_k')} not sent"
+        )
+    top_p = body.get("top_p")
+    if top_p is not None and top_p < _MIN_THINKING_TOP_P:
+        body["top_p"] = _MIN_THINKING_TOP_P
+        dropped.append(f"top_p: at least 0.95 with Anthropic's thinking; {top_p} sent as 0.95")
 
 
 def _text_block(part: TextPart) -> dict[str, Any]:
