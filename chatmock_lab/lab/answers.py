@@ -59,7 +59,7 @@ def read_answer(dialect: str, status: int, body: bytes, *, streamed: bool) -> An
     """The answer in a response of `dialect` ("openai", "anthropic", "gemini")."""
     text = body.decode("utf-8", errors="replace")
     if status >= 400:
-        return Answer(error=f"HTTP {status}: {_error_message(text)}")
+        return Answer(error=f"HTTP {status}: {error_line(text)}")
     payloads = _sse_payloads(text) if streamed else [_json(text)]
     fold = {"openai": _fold_openai, "anthropic": _fold_anthropic, "gemini": _fold_gemini}[dialect]
     answer = Answer()
@@ -86,7 +86,8 @@ def _sse_payloads(text: str) -> list[Any]:
     return [_json(f.data) for f in frames if f is not None and f.data.strip() != "[DONE]"]
 
 
-def _error_message(text: str) -> str:
+def error_line(text: str) -> str:
+    """The first line of an error answer's message, in any of the three dialects."""
     payload = _json(text)
     if isinstance(payload, dict):
         error = payload.get("error")

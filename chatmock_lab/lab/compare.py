@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from chatmock_lab.core import ChatRequest, InvalidRequest, Message, TextPart
+from chatmock_lab.core import ChatRequest, InvalidRequest, Message, RenderedRequest, TextPart
 from chatmock_lab.dialects import anthropic, gemini, openai
 from chatmock_lab.lab.answers import Answer, read_answer
 
@@ -27,6 +27,11 @@ DEFAULT_MODEL = "gpt-4.1"
 DEFAULT_MAX_TOKENS = 1024
 _MODULES = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
 _HIGHLIGHT = "background:#fff3cd"
+
+
+def render_in(dialect: str, chat: ChatRequest, *, stream: bool = False) -> RenderedRequest:
+    """`chat` as a client of `dialect` ("openai", "anthropic", "gemini") would send it."""
+    return _MODULES[dialect].render_request(chat, stream=stream)
 
 
 def detect_dialect(body: dict[str, Any]) -> str:
@@ -155,7 +160,7 @@ def compare(
     runs: dict[str, DialectRun] = {}
     with httpx.Client(base_url=base_url, timeout=timeout) as client:
         for dialect in DIALECTS:
-            rendered = _MODULES[dialect].render_request(chat, stream=stream)
+            rendered = render_in(dialect, chat, stream=stream)
             run = DialectRun(dialect, rendered.path, rendered.body, list(rendered.dropped))
             params = {"provider": provider} if provider else None
             _send(client, run, stream=stream, params=params)
@@ -294,4 +299,5 @@ __all__ = [
     "compare",
     "detect_dialect",
     "parse_conversation",
+    "render_in",
 ]

@@ -438,16 +438,16 @@ class OpenAIStreamChecker(StreamChecker):
             violations.append(
                 f"choice {index} after the usage chunk (usage comes last, right before [DONE])"
             )
-        earlier = self._finished.get(index)
-        if earlier is not None and (content or reasoning or refusal or calls):
-            violations.append(f"choice {index}: content after its finish_reason {earlier!r}")
-        if reason is not None and earlier is not None:
-            violations.append(
-                f"choice {index}: a second finish_reason {reason!r}"
-                f" (it already finished with {earlier!r})"
-            )
-        elif reason is not None:
-            self._finished[index] = str(reason)
+        _note_finish(
+            self._finished,
+            index,
+            "choice",
+            "finish_reason",
+            reason,
+            has_content=bool(content or reasoning or refusal or calls),
+            what="content",
+            violations=violations,
+        )
         first_call = self._tool_calls(index, calls, violations)
         if reason is not None:
             text = f" after {_quote(content)}" if content else ""
@@ -756,16 +756,16 @@ class GeminiStreamChecker(StreamChecker):
             index = 0
         self._candidates.add(index)
         reason = candidate.get("finishReason")
-        earlier = self._finished.get(index)
-        if earlier is not None and _parts(candidate):
-            violations.append(f"candidate {index}: parts after its finishReason {earlier!r}")
-        if reason is not None and earlier is not None:
-            violations.append(
-                f"candidate {index}: a second finishReason {reason!r}"
-                f" (it already finished with {earlier!r})"
-            )
-        elif reason is not None:
-            self._finished[index] = str(reason)
+        _note_finish(
+            self._finished,
+            index,
+            "candidate",
+            "finishReason",
+            reason,
+            has_content=bool(_parts(candidate)),
+            what="parts",
+            violations=violations,
+        )
 
     def _end_violations(self) -> list[str]:
         if self._errored or self._blocked:
@@ -856,3 +856,27 @@ def checker_for(dialect: str, *, include_usage: bool = False) -> StreamChecker:
     if dialect == "gemini":
         return GeminiStreamChecker()
     raise ValueError(f"unknown dialect {dialect!r} (expected openai, anthropic or gemini)")
+
+
+def _note_finish(
+    finished: dict[int, str],
+    index: int,
+    kind: str,
+    field: str,
+    reason: Any,
+    *,
+    has_content: bool,
+    what: str,
+    violations: list[str],
+) -> None:
+    """A choice's (or candidate's) chunk against its finish: content after the finish, or
+    a second finish, is a violation; the first finish is remembered in `finished`."""
+    earlier = finished.get(index)
+    if earlier is not None and has_content:
+        violations.append(f"{kind} {index}: {what} after its {field} {earlier!r}")
+    if reason is not None and earlier is not None:
+        violations.append(
+            f"{kind} {index}: a second {field} {reason!r} (it already finished with {earlier!r})"
+        )
+    elif reason is not None:
+        finished[index] = str(reason)

@@ -10,7 +10,6 @@ once more at the end.
 from __future__ import annotations
 
 import html
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -20,13 +19,13 @@ from typing import Any
 import httpx
 
 from chatmock_lab.core import ChatRequest
-from chatmock_lab.dialects import anthropic, gemini, openai
+from chatmock_lab.lab.answers import error_line
+from chatmock_lab.lab.compare import render_in
 from chatmock_lab.lab.stream_checks import checker_for
 from chatmock_lab.server.state import ServerState
 from chatmock_lab.taps import TAP_HEADER, Tap, TapRecord
 
 REFRESH_SECONDS = 0.1
-_MODULES = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
 _PREVIEW = 120
 
 
@@ -176,7 +175,7 @@ def inspect_stream(
 ) -> InspectedStream:
     """Send `chat` as a streamed request in `dialect` and watch it; `on_update` is called
     with the table so far at most every 100 ms, and once at the end."""
-    rendered = _MODULES[dialect].render_request(chat, stream=True)
+    rendered = render_in(dialect, chat, stream=True)
     tap = Tap()
     tap_id = state.add_tap(tap)
     include_usage = bool((rendered.body.get("stream_options") or {}).get("include_usage"))
@@ -194,7 +193,7 @@ def inspect_stream(
             stream.end_violations = []  # the end has not come yet
         elif status is not None and status >= 400:
             body = b"".join(r.data for r in tap.records if r.side == "client")  # type: ignore[misc]
-            stream.error = _error_line(body)
+            stream.error = error_line(body.decode("utf-8", errors="replace"))
         return stream
 
     last = 0.0
@@ -224,15 +223,6 @@ def inspect_stream(
     if on_update is not None:
         on_update(result)
     return result
-
-
-def _error_line(body: bytes) -> str:
-    text = body.decode("utf-8", errors="replace")
-    try:
-        message = json.loads(text)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = text
-    return str(message).strip().splitlines()[0] if str(message).strip() else "(empty body)"
 
 
 def in_background(work: Callable[[], Any]) -> threading.Thread:

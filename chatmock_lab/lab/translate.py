@@ -10,10 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatmock_lab.core import ChatRequest, InvalidRequest
-from chatmock_lab.dialects import anthropic, gemini, openai
-from chatmock_lab.lab.compare import DIALECTS, parse_conversation
-
-_MODULES = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
+from chatmock_lab.lab.compare import DIALECTS, parse_conversation, render_in
 
 
 @dataclass(frozen=True)
@@ -56,14 +53,14 @@ def translate(
     source_text: str, *, source: str | None, target: str, stream: bool = False
 ) -> Translation:
     """`source_text` (a JSON request; `source` None: detected) rendered as `target`."""
-    if target not in _MODULES:
+    if target not in DIALECTS:
         raise InvalidRequest(f"--to: unknown dialect {target!r}; one of {', '.join(DIALECTS)}")
-    if source is not None and source not in _MODULES:
+    if source is not None and source not in DIALECTS:
         raise InvalidRequest(f"--from: unknown dialect {source!r}; one of {', '.join(DIALECTS)}")
     if not source_text.strip().startswith("{"):
         raise InvalidRequest("translate needs a JSON request in the cell", param="cell")
     canonical, read_as = parse_conversation(source_text, dialect=source)
-    rendered = _MODULES[target].render_request(canonical, stream=stream)
+    rendered = render_in(target, canonical, stream=stream)
     return Translation(
         source=read_as or "openai",
         target=target,

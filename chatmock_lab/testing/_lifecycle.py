@@ -4,6 +4,7 @@ usable as a context manager. Each fake provides `app` and `port` and may hook in
 from __future__ import annotations
 
 import dataclasses
+import logging
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,6 +17,28 @@ _Fake = TypeVar("_Fake", bound="FakeServer")
 
 
 _Reply = TypeVar("_Reply")
+
+
+class DroppedConnection(Exception):
+    """Raised inside a response body on purpose: Hypercorn then closes the socket
+    without the final empty chunk, which is what a crashed upstream looks like."""
+
+
+class _QuietDrops(logging.Filter):
+    # A deliberate drop is the scenario under test, not a server fault worth a traceback.
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DroppedConnection)
+
+
+_quiet_drops = _QuietDrops()
+
+
+def quiet_deliberate_drops() -> None:
+    """Keep the tracebacks of `DroppedConnection` out of Hypercorn's error log."""
+    error_log = logging.getLogger("hypercorn.error")
+    if _quiet_drops not in error_log.filters:
+        error_log.addFilter(_quiet_drops)
 
 
 def scripted_reply(kind: type[_Reply], reply: _Reply | None, fields: dict[str, Any]) -> _Reply:

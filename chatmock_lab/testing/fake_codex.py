@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
 import re
 import threading
 import time
@@ -32,7 +31,13 @@ from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.server.runner import BackgroundServer
-from chatmock_lab.testing._lifecycle import FakeServer, fake_app, scripted_reply
+from chatmock_lab.testing._lifecycle import (
+    DroppedConnection,
+    FakeServer,
+    fake_app,
+    quiet_deliberate_drops,
+    scripted_reply,
+)
 from chatmock_lab.testing.fake_openai import RecordedRequest, record_request
 
 __all__ = ["CodexReply", "FakeCodexBackend"]
@@ -101,21 +106,6 @@ class _StreamFailure:
     message: str
 
 
-class _DroppedConnection(Exception):
-    """Raised inside a response body on purpose: Hypercorn then closes the socket
-    without the final empty chunk, which is what a crashed upstream looks like."""
-
-
-class _QuietDrops(logging.Filter):
-    # A deliberate drop is the scenario under test, not a server fault worth a traceback.
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, _DroppedConnection)
-
-
-_quiet_drops = _QuietDrops()
-
-
 class FakeCodexBackend(FakeServer):
     """The ChatGPT Codex backend on 127.0.0.1, with scriptable replies and faults."""
 
@@ -147,9 +137,7 @@ class FakeCodexBackend(FakeServer):
     # Lifecycle
 
     def _before_start(self) -> None:
-        error_log = logging.getLogger("hypercorn.error")
-        if _quiet_drops not in error_log.filters:
-            error_log.addFilter(_quiet_drops)
+        quiet_deliberate_drops()
 
     @property
     def base_url(self) -> str:
@@ -321,13 +309,13 @@ async def _frames(
 ) -> AsyncGenerator[bytes, None]:
     for sent, (kind, payload) in enumerate(events):
         if sent == drop_after:
-            raise _DroppedConnection(f"dropped after {sent} events")
+            raise DroppedConnection(f"dropped after {sent} events")
         data = json.dumps({"type": kind, "sequence_number": sent, **payload}, separators=(",", ":"))
         yield f"event: {kind}\ndata: {data}\n\n".encode()
     if drop_after is not None:
         # Asked to drop after more events than the answer has: drop before the end of
         # the chunked body all the same, so the fault is never silently skipped.
-        raise _DroppedConnection(f"dropped after {len(events)} events")
+        raise DroppedConnection(f"dropped after {len(events)} events")
 
 
 class _Answer:

@@ -16,7 +16,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import logging
 import re
 import struct
 import threading
@@ -32,7 +31,13 @@ from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.server.runner import BackgroundServer
-from chatmock_lab.testing._lifecycle import FakeServer, fake_app, scripted_reply
+from chatmock_lab.testing._lifecycle import (
+    DroppedConnection,
+    FakeServer,
+    fake_app,
+    quiet_deliberate_drops,
+    scripted_reply,
+)
 
 __all__ = ["FakeOpenAIUpstream", "FakeReply", "RecordedRequest"]
 
@@ -117,21 +122,6 @@ class _ToolCall:
     id: str
     name: str
     arguments: str
-
-
-class _DroppedConnection(Exception):
-    """Raised inside a response body on purpose: Hypercorn then closes the socket
-    without the final empty chunk, which is what a crashed upstream looks like."""
-
-
-class _QuietDrops(logging.Filter):
-    # A deliberate drop is the scenario under test, not a server fault worth a traceback.
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, _DroppedConnection)
-
-
-_quiet_drops = _QuietDrops()
 
 
 class _Lease:
@@ -223,9 +213,7 @@ class FakeOpenAIUpstream(FakeServer):
     # Lifecycle
 
     def _before_start(self) -> None:
-        error_log = logging.getLogger("hypercorn.error")
-        if _quiet_drops not in error_log.filters:
-            error_log.addFilter(_quiet_drops)
+        quiet_deliberate_drops()
 
     def _before_stop(self) -> None:
         # Held requests would otherwise keep the graceful shutdown waiting.
@@ -467,7 +455,7 @@ class FakeOpenAIUpstream(FakeServer):
         try:
             for sent, frame in enumerate(frames):
                 if sent == drop_after:
-                    raise _DroppedConnection(f"dropped after {sent} frames")
+                    raise DroppedConnection(f"dropped after {sent} frames")
                 if sent == malformed_after:
                     yield logged(_MALFORMED_FRAME)
                 if sent and delay:
@@ -476,7 +464,7 @@ class FakeOpenAIUpstream(FakeServer):
             if drop_after is not None:
                 # Asked to drop after more frames than the answer has: drop before the end
                 # of the chunked body all the same, so the fault is never silently skipped.
-                raise _DroppedConnection(f"dropped after {len(frames)} frames")
+                raise DroppedConnection(f"dropped after {len(frames)} frames")
             if malformed_after is not None and malformed_after >= len(frames):
                 yield logged(_MALFORMED_FRAME)
         except (asyncio.CancelledError, GeneratorExit):
