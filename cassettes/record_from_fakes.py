@@ -41,7 +41,6 @@ from openai.types.chat import (
 )
 
 import chatmock_lab
-from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.testing import (
     CodexReply,
     FakeChatGPTAuth,
@@ -164,7 +163,7 @@ def copilot_upstream() -> Iterator[Upstream]:
             "CHATMOCK_GITHUB_URL": github.github_url,
             "CHATMOCK_GITHUB_API_URL": github.api_url,
         }
-        TokenStore.default(env).save("copilot", {"github_token": github.issue_github_token()})
+        github.store_login(home)
         yield _openai_fake_upstream(api, env)
 
 

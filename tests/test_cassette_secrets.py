@@ -41,7 +41,6 @@ from chatmock_lab.auth.chatgpt import (
     login_with_device_code,
     refresh_tokens,
 )
-from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.cassettes import find_secrets, load_cassette
 from chatmock_lab.cassettes.transport import CassetteTransport
 from chatmock_lab.cli import main
@@ -246,10 +245,7 @@ def _record_through_proxy(
     """The proxy recording its own upstream calls: one request to each provider that
     carries a credential (its model prefix picks the provider)."""
     tokens = auth.store_login(home)
-    proxy_github_token = github.issue_github_token()
-    TokenStore.default({"CHATMOCK_HOME": str(home)}).save(
-        "copilot", {"github_token": proxy_github_token}
-    )
+    proxy_github_token = github.store_login(home)
     codex.require_bearer(tokens.access_token)
     codex.usage_headers = {"set-cookie": SET_COOKIE}
     env = {

@@ -8,7 +8,6 @@ import httpx
 import openai
 import pytest
 
-from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.testing import FakeOpenAIUpstream, FakeReply
 from chatmock_lab.testing.fake_github import FakeGitHub
 from tests.support import png_data_url
@@ -36,7 +35,7 @@ def proxy(github, tmp_path, start_server):
         "CHATMOCK_GITHUB_URL": github.github_url,
         "CHATMOCK_GITHUB_API_URL": github.api_url,
     }
-    TokenStore.default(env).save("copilot", {"github_token": github.issue_github_token()})
+    github.store_login(tmp_path)
     return start_server(provider_name="copilot", env=env)
 
 
@@ -184,7 +183,7 @@ def test_usage_and_token_routes(github, tmp_path, start_server) -> None:
         "CHATMOCK_GITHUB_URL": github.github_url,
         "CHATMOCK_GITHUB_API_URL": github.api_url,
     }
-    TokenStore.default(env).save("copilot", {"github_token": github.issue_github_token()})
+    github.store_login(tmp_path)
     open_proxy = start_server(provider_name="copilot", env=env)
     usage = httpx.get(f"{open_proxy.url}/usage").json()
     assert usage["quota_snapshots"]["premium_interactions"]["remaining"] == 253

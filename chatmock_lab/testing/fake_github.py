@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import secrets
 import string
 import threading
@@ -27,7 +28,8 @@ from typing import Any
 
 from quart import Quart, Response, request
 
-from chatmock_lab.auth.github import CLIENT_ID, DEVICE_GRANT_TYPE, GitHubEndpoints
+from chatmock_lab.auth.github import CLIENT_ID, DEVICE_GRANT_TYPE, STORE_KEY, GitHubEndpoints
+from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.server.runner import BackgroundServer
 from chatmock_lab.testing._lifecycle import FakeServer, fake_app
 
@@ -157,6 +159,13 @@ class FakeGitHub(FakeServer):
         token = token or _github_token()
         with self._lock:
             self._github_tokens.add(token)
+        return token
+
+    def store_login(self, home: str | os.PathLike[str]) -> str:
+        """A GitHub login stored in CHATMOCK_HOME=`home`, as `chatmock-lab login copilot`
+        leaves one; returns its token."""
+        token = self.issue_github_token()
+        TokenStore.default({"CHATMOCK_HOME": str(home)}).save(STORE_KEY, {"github_token": token})
         return token
 
     def revoke_github_tokens(self) -> None:
