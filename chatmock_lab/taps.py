@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
@@ -33,12 +33,11 @@ class TapRecord:
 
 
 class Tap:
-    """Collects records from the server's thread; `listener` (if any) is called with
-    each one there too, so it must be quick and thread-safe."""
+    """Collects records on the server's thread; another thread reads `records` (a copy
+    of the list is a consistent snapshot) and waits on `finished`."""
 
-    def __init__(self, listener: Callable[[TapRecord], None] | None = None) -> None:
+    def __init__(self) -> None:
         self.records: list[TapRecord] = []
-        self.listener = listener
         self.started: float | None = None
         self.finished = threading.Event()
         self._lock = threading.Lock()
@@ -47,18 +46,16 @@ class Tap:
         return f"Tap({len(self.records)} records, finished={self.finished.is_set()})"
 
     def begin(self) -> None:
+        """The request reached the server: offsets count from here."""
         with self._lock:
             if self.started is None:
                 self.started = time.monotonic()
 
     def add(self, side: Side, data: bytes | Event) -> None:
+        self.begin()
         with self._lock:
-            if self.started is None:
-                self.started = time.monotonic()
-            record = TapRecord(time.monotonic() - self.started, side, data)
-            self.records.append(record)
-        if self.listener is not None:
-            self.listener(record)
+            assert self.started is not None
+            self.records.append(TapRecord(time.monotonic() - self.started, side, data))
 
     def end(self) -> None:
         self.finished.set()
