@@ -129,38 +129,50 @@ def _short(text: str) -> str:
     return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
 
 
-def build_rows(records: list[TapRecord], dialect: str, *, include_usage: bool) -> InspectedStream:
-    """Rows from a tap's records (in order), with the dialect's protocol checks."""
-    checker = checker_for(dialect, include_usage=include_usage)
-    stream = InspectedStream(dialect=dialect, path="", request={})
-    upstream: list[str] = []
-    events: list[str] = []
-    previous = 0.0
-    for record in records:
-        if record.side == "upstream":
-            upstream.append(bytes(record.data).decode("utf-8", errors="replace"))  # type: ignore[arg-type]
-        elif record.side == "event":
-            events.append(repr(record.data))
-        else:
-            data = record.data if isinstance(record.data, bytes) else b""
-            infos = checker.feed(data)
-            stream.rows.append(
-                ChunkRow(
-                    seconds=record.seconds,
-                    gap=record.seconds - previous,
-                    upstream="".join(upstream),
-                    events="; ".join(events),
-                    client=data.decode("utf-8", errors="replace"),
-                    event_types=[info.event_type for info in infos],
-                    block_indexes=[info.block_index for info in infos],
-                    summaries=[info.summary for info in infos if info.summary],
-                    violations=[v for info in infos for v in info.violations],
-                )
+class _RowBuilder:
+    """Rows from a tap's records, with the dialect's protocol checks, built as the
+    records come: each refresh reads only what arrived since the last one."""
+
+    def __init__(self, dialect: str, *, include_usage: bool) -> None:
+        self._checker = checker_for(dialect, include_usage=include_usage)
+        self.rows: list[ChunkRow] = []
+        self._read = 0
+        self._upstream: list[str] = []
+        self._events: list[str] = []
+        self._previous = 0.0
+
+    def update(self, records: list[TapRecord]) -> None:
+        for record in records[self._read :]:
+            if record.side == "upstream":
+                self._upstream.append(bytes(record.data).decode("utf-8", errors="replace"))  # type: ignore[arg-type]
+            elif record.side == "event":
+                self._events.append(repr(record.data))
+            else:
+                self._client_chunk(record)
+        self._read = len(records)
+
+    def _client_chunk(self, record: TapRecord) -> None:
+        data = record.data if isinstance(record.data, bytes) else b""
+        infos = self._checker.feed(data)
+        self.rows.append(
+            ChunkRow(
+                seconds=record.seconds,
+                gap=record.seconds - self._previous,
+                upstream="".join(self._upstream),
+                events="; ".join(self._events),
+                client=data.decode("utf-8", errors="replace"),
+                event_types=[info.event_type for info in infos],
+                block_indexes=[info.block_index for info in infos],
+                summaries=[info.summary for info in infos if info.summary],
+                violations=[v for info in infos for v in info.violations],
             )
-            previous = record.seconds
-            upstream, events = [], []
-    stream.end_violations = checker.close()
-    return stream
+        )
+        self._previous = record.seconds
+        self._upstream, self._events = [], []
+
+    def close(self) -> list[str]:
+        """The stream's end: what is missing from it as a whole."""
+        return self._checker.close()
 
 
 def inspect_stream(
@@ -181,19 +193,23 @@ def inspect_stream(
     include_usage = bool((rendered.body.get("stream_options") or {}).get("include_usage"))
     status: int | None = None
 
+    rows = _RowBuilder(dialect, include_usage=include_usage)
+
     def snapshot(done: bool) -> InspectedStream:
-        stream = build_rows(list(tap.records), dialect, include_usage=include_usage)
-        stream.path, stream.request, stream.status, stream.done = (
-            rendered.path,
-            rendered.body,
-            status,
-            done,
+        rows.update(list(tap.records))
+        stream = InspectedStream(
+            dialect=dialect,
+            path=rendered.path,
+            request=rendered.body,
+            rows=list(rows.rows),
+            status=status,
+            done=done,
         )
-        if not done:
-            stream.end_violations = []  # the end has not come yet
-        elif status is not None and status >= 400:
-            body = b"".join(r.data for r in tap.records if r.side == "client")  # type: ignore[misc]
-            stream.error = error_line(body.decode("utf-8", errors="replace"))
+        if done:
+            stream.end_violations = rows.close()
+            if status is not None and status >= 400:
+                body = b"".join(r.data for r in tap.records if r.side == "client")  # type: ignore[misc]
+                stream.error = error_line(body.decode("utf-8", errors="replace"))
         return stream
 
     last = 0.0
