@@ -1,4 +1,5 @@
-"""Decoding Server-Sent Events, line by line, as upstreams send them.
+"""Server-Sent Events: encoding the frames every dialect sends, and decoding them, line
+by line, as upstreams send them.
 
 A frame is a run of lines ended by a blank line: `event:` names it, `data:` lines are
 joined with newlines, lines starting with `:` are comments. `\\r\\n` and `\\n` both end
@@ -7,6 +8,7 @@ lines (httpx's `aiter_lines` already splits on either).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -44,3 +46,21 @@ class SSEDecoder:
         event = SSEEvent(event=self._event or "message", data="\n".join(self._data))
         self._event, self._data = "", []
         return event
+
+
+def json_data(payload: object) -> str:
+    """A payload as the compact JSON every dialect's frames carry."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_frame(data: object, *, event: str | None = None, line_end: str = "\n") -> bytes:
+    """One SSE frame: `event:` when named, then `data:` (a string as it is, anything else
+    as compact JSON), ended by a blank line. Gemini ends its lines with `\\r\\n`."""
+    text = data if isinstance(data, str) else json_data(data)
+    head = f"event: {event}{line_end}" if event is not None else ""
+    return f"{head}data: {text}{line_end}{line_end}".encode()
+
+
+def comment_frame(text: str, *, line_end: str = "\n") -> bytes:
+    """An SSE comment (clients skip it; proxies and load balancers see traffic)."""
+    return f": {text}{line_end}{line_end}".encode()

@@ -36,6 +36,7 @@ from chatmock_lab.core.request import (
     ToolDefinition,
     ToolResultPart,
 )
+from chatmock_lab.core.tools import arguments_json
 from chatmock_lab.images import decode_base64_image, image_dimensions
 
 DEFAULT_ENCODING = "o200k_base"
@@ -164,13 +165,6 @@ def _part_tokens(part: Part) -> int:
     if isinstance(part, ReasoningPart):
         return count_text(part.text)
     raise TypeError(f"unknown part type {type(part).__name__}")
-
-
-def arguments_json(arguments: object) -> str:
-    """Tool-call arguments as the JSON text a model would have written."""
-    if isinstance(arguments, str):
-        return arguments
-    return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
 
 
 def count_message(message: Message) -> int:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from chatmock_lab.core.calls import ToolCallAssembler
 from chatmock_lab.core.errors import ProxyError
 from chatmock_lab.core.events import (
     Error,
@@ -21,6 +20,7 @@ from chatmock_lab.core.events import (
     Usage,
 )
 from chatmock_lab.core.request import ReasoningPart, TextPart, ToolCallPart
+from chatmock_lab.core.tools import parse_arguments
 
 OutputPart = TextPart | ReasoningPart | ToolCallPart
 
@@ -44,22 +44,13 @@ class ChatResponse:
         return [p for p in self.parts if isinstance(p, ToolCallPart)]
 
 
-def parse_arguments(text: str) -> Any:
-    """Tool-call arguments as JSON; invalid JSON is kept as the raw text, never dropped."""
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 class ResponseBuilder:
     """Folds events into a `ChatResponse`; an `Error` event is raised as its `ProxyError`."""
 
     def __init__(self) -> None:
         self._response = ChatResponse()
-        self._arguments: dict[int, list[str]] = {}
+        self._pending = ToolCallAssembler()
+        # Each call's place in `parts`, filled in when its arguments are complete.
         self._calls: dict[int, ToolCallPart] = {}
         self._finished = False
 
@@ -79,14 +70,13 @@ class ResponseBuilder:
             if event.signature is not None:
                 block.signature = event.signature
         elif isinstance(event, ToolCallStart):
+            self._pending.start(event)
             call = ToolCallPart(id=event.id, name=event.name)
             self._calls[event.index] = call
-            self._arguments[event.index] = []
             parts.append(call)
         elif isinstance(event, ToolCallDelta):
-            if event.index not in self._arguments:
+            if self._pending.add(event) is None:
                 raise ProxyError(f"tool-call arguments for unknown call index {event.index}")
-            self._arguments[event.index].append(event.arguments)
         elif isinstance(event, ToolCallEnd):
             self._close_call(event.index)
         elif isinstance(event, Usage):
@@ -99,12 +89,12 @@ class ResponseBuilder:
             raise event.error
 
     def _close_call(self, index: int) -> None:
-        if index in self._calls:
-            self._calls[index].arguments = parse_arguments("".join(self._arguments.pop(index)))
-            del self._calls[index]
+        pending = self._pending.pop(index)
+        if pending is not None:
+            self._calls.pop(index).arguments = parse_arguments(pending.arguments_text)
 
     def build(self) -> ChatResponse:
-        for index in list(self._calls):
+        for index in self._pending.indexes():
             self._close_call(index)
         response = self._response
         if not self._finished and response.tool_calls():

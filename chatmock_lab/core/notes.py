@@ -1,0 +1,12 @@
+"""Notes ("field: why") that several dialects write the same way."""
+
+from __future__ import annotations
+
+from chatmock_lab.core.request import TextPart
+
+
+def note_cache_hint(part: TextPart, at: str, dropped: list[str], why: str) -> None:
+    """Note `{at}.cache_control: {why}` when the part carries a prompt-caching hint
+    (Anthropic's `cache_control`) that the target dialect cannot say."""
+    if part.cache_control is not None:
+        dropped.append(f"{at}.cache_control: {why}")
