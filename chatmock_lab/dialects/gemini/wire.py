@@ -1,0 +1,155 @@
+"""Gemini's wire vocabulary: field spellings, finish reasons, usage, frames, models, errors.
+
+Sources: the Gemini Developer API reference (GenerateContentResponse, UsageMetadata,
+Model, google.rpc.Status); the frames are what `streamGenerateContent` sends with
+`?alt=sse` (SSE, lines ended by `\\r\\n`) and without it (one JSON array, written as it
+grows).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chatmock_lab.core import FinishReason, ProxyError, Usage
+from chatmock_lab.sse import json_data
+
+# A function name Gemini accepts, in declarations and in calls.
+FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$")
+# generationConfig.stopSequences holds at most this many.
+MAX_STOP = 5
+THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "THINKING_LEVEL_UNSPECIFIED")
+# Why a prompt-caching hint is not carried over (`core.notes.note_cache_hint`).
+NO_CACHE_HINTS = "Gemini has no per-part caching hints"
+
+_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
+
+_STATUSES: dict[str, str] = {
+    "invalid_request": "INVALID_ARGUMENT",
+    "authentication": "UNAUTHENTICATED",
+    "permission": "PERMISSION_DENIED",
+    "not_found": "NOT_FOUND",
+    "method_not_allowed": "INVALID_ARGUMENT",
+    "request_too_large": "INVALID_ARGUMENT",
+    "rate_limit": "RESOURCE_EXHAUSTED",
+    "timeout": "DEADLINE_EXCEEDED",
+    "api_error": "INTERNAL",
+    "overloaded": "UNAVAILABLE",
+}
+
+_FINISH_REASONS: dict[str, str] = {
+    "stop": "STOP",
+    "length": "MAX_TOKENS",
+    # Gemini ends a turn of function calls with STOP; clients look at the parts.
+    "tool_calls": "STOP",
+    "content_filter": "SAFETY",
+}
+
+
+def get_field(obj: dict[str, Any], name: str) -> Any:
+    """A field by its camelCase name, or by the snake_case spelling the API also accepts."""
+    if name in obj:
+        return obj[name]
+    return obj.get(_SNAKE.sub("_", name).lower())
+
+
+def has_field(obj: dict[str, Any], name: str) -> bool:
+    return get_field(obj, name) is not None
+
+
+def model_id(name: str) -> str:
+    """A model name without its `models/` prefix."""
+    return name.removeprefix("models/")
+
+
+def finish_reason(reason: FinishReason) -> str:
+    return _FINISH_REASONS[reason]
+
+
+def usage_json(usage: Usage | None) -> dict[str, Any]:
+    """UsageMetadata: Gemini counts thoughts apart from the candidates' tokens."""
+    usage = usage or Usage()
+    metadata: dict[str, Any] = {
+        "promptTokenCount": usage.input_tokens,
+        "candidatesTokenCount": usage.output_tokens - usage.reasoning_tokens,
+        "totalTokenCount": usage.total_tokens,
+    }
+    if usage.reasoning_tokens:
+        metadata["thoughtsTokenCount"] = usage.reasoning_tokens
+    if usage.cached_tokens:
+        metadata["cachedContentTokenCount"] = usage.cached_tokens
+    return metadata
+
+
+# --------------------------------------------------------------------------- frames
+
+# Gemini ends the lines of its SSE frames with CRLF (`sse.encode_frame`'s `line_end`).
+SSE_LINE_END = "\r\n"
+
+
+class ArrayFraming:
+    """Google's JSON-array stream: `[` + element + `,\\r\\n` + element ... + `]`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def frame(self, payload: dict[str, Any]) -> bytes:
+        prefix = "[" if self.count == 0 else ",\r\n"
+        self.count += 1
+        return (prefix + json_data(payload)).encode()
+
+    def close(self) -> bytes:
+        return b"[]" if self.count == 0 else b"]"
+
+
+# --------------------------------------------------------------------------- models and errors
+
+
+def render_model(
+    model: str,
+    *,
+    display_name: str | None = None,
+    input_limit: int | None = None,
+    output_limit: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": f"models/{model_id(model)}",
+        "baseModelId": model_id(model),
+        "version": "001",
+        "displayName": display_name or model_id(model),
+        "description": f"{model_id(model)} served by chatmock-lab",
+        "inputTokenLimit": input_limit or 1_048_576,
+        "outputTokenLimit": output_limit or 65_536,
+        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+        "temperature": 1.0,
+        "maxTemperature": 2.0,
+        "topP": 0.95,
+        "topK": 64,
+        "thinking": True,
+    }
+
+
+def render_model_list(
+    models: list[dict[str, Any]], *, next_page_token: str | None
+) -> dict[str, Any]:
+    page: dict[str, Any] = {"models": models}
+    if next_page_token:
+        page["nextPageToken"] = next_page_token
+    return page
+
+
+def render_error(error: ProxyError) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and google.rpc.Status body; a bad field is a BadRequest violation."""
+    body: dict[str, Any] = {
+        "code": error.status,
+        "message": error.message,
+        "status": _STATUSES.get(error.kind, "INTERNAL"),
+    }
+    if error.param:
+        body["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": error.param, "description": error.message}],
+            }
+        ]
+    return error.status, {"error": body}

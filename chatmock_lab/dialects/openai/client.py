@@ -1,0 +1,408 @@
+"""The OpenAI dialect as a client speaks it: the Chat Completions request a client
+(the openai SDK) or the proxy sends, and the upstream codec that reads what an
+OpenAI-compatible server answers (chunks, a whole `chat.completion`, error bodies).
+
+Sources: OpenAI's API reference ("Create chat completion", the chunk object, error
+codes). One renderer (`_chat_body`) is behind both `render_request` and
+`build_upstream_request`; what it cannot carry is noted as "field: why" in `dropped`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from chatmock_lab.core import (
+    ChatRequest,
+    DocumentPart,
+    Error,
+    Event,
+    Finish,
+    FinishReason,
+    ImagePart,
+    Message,
+    ProxyError,
+    ReasoningConfig,
+    ReasoningDelta,
+    ReasoningPart,
+    RenderedRequest,
+    TextDelta,
+    TextPart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallPart,
+    ToolCallStart,
+    ToolChoice,
+    ToolDefinition,
+    ToolResultPart,
+    arguments_json,
+)
+from chatmock_lab.core.notes import note_cache_hint
+from chatmock_lab.core.reasoning import effort_for
+from chatmock_lab.core.tools import carried_tools, narrow_tool_choice
+from chatmock_lab.dialects.openai.render import assistant_message
+from chatmock_lab.dialects.openai.wire import (
+    FINISH_REASONS,
+    MAX_STOP,
+    REASONING_EFFORTS,
+    TOOL_NAME,
+    usage_from_json,
+)
+
+_NO_CACHE_HINTS = "Chat Completions has no prompt-caching hints"
+
+# --------------------------------------------------------------------------- requests
+
+
+def _upstream_user_content(parts: list[Any], dropped: list[str], where: str) -> Any:
+    for j, part in enumerate(parts):
+        if isinstance(part, TextPart):
+            note_cache_hint(part, f"{where}.parts[{j}]", dropped, _NO_CACHE_HINTS)
+    if all(isinstance(p, TextPart) for p in parts) and len(parts) == 1:
+        return parts[0].text
+    content: list[dict[str, Any]] = []
+    for j, part in enumerate(parts):
+        at = f"{where}.parts[{j}]"
+        if isinstance(part, TextPart):
+            content.append({"type": "text", "text": part.text})
+        elif isinstance(part, ImagePart):
+            image: dict[str, Any] = {"url": part.as_url()}
+            if part.detail:
+                image["detail"] = part.detail
+            if part.url is not None and part.media_type:
+                dropped.append(f"{at}.media_type: an image URL carries no media type here")
+            content.append({"type": "image_url", "image_url": image})
+        elif isinstance(part, DocumentPart):
+            if part.text is not None:
+                title = f"{part.title}\n\n" if part.title else ""
+                content.append({"type": "text", "text": title + part.text})
+                dropped.append(f"{at}: a text document has no Chat Completions form; sent as text")
+            elif part.data is not None:
+                file = {"file_data": f"data:{part.media_type};base64,{part.data}"}
+                if part.title:
+                    file["filename"] = part.title
+                content.append({"type": "file", "file": file})
+            else:
+                dropped.append(f"{at}: a document by URL ({part.url}) has no Chat Completions form")
+        else:
+            dropped.append(f"{at}: {type(part).__name__} has no place in a user message")
+    return content
+
+
+def _upstream_assistant(message: Message, dropped: list[str], where: str) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[ToolCallPart] = []
+    for j, part in enumerate(message.parts):
+        at = f"{where}.parts[{j}]"
+        if isinstance(part, TextPart):
+            note_cache_hint(part, at, dropped, _NO_CACHE_HINTS)
+            texts.append(part.text)
+        elif isinstance(part, ToolCallPart):
+            calls.append(part)
+            if part.signature is not None:
+                dropped.append(f"{at}.signature: Chat Completions has no thought signatures")
+        elif isinstance(part, ReasoningPart):
+            dropped.append(f"{at}: reasoning blocks are not sent back to Chat Completions")
+        else:
+            dropped.append(f"{at}: {type(part).__name__} has no place in an assistant message")
+    # The same encoding as an answer's message: text parts joined, calls after them.
+    return assistant_message("".join(texts), calls)
+
+
+def _upstream_tool_results(
+    message: Message, dropped: list[str], where: str
+) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for j, part in enumerate(message.parts):
+        at = f"{where}.parts[{j}]"
+        if not isinstance(part, ToolResultPart):
+            dropped.append(f"{at}: {type(part).__name__} has no place in a tool message")
+            continue
+        if any(isinstance(p, ImagePart) for p in part.content):
+            dropped.append(f"{at}: images in tool results are not carried over")
+        text = part.text()
+        if part.is_error:
+            # Tool messages have no error flag; the text is the only place left to say it.
+            dropped.append(f"{at}.is_error: tool messages have no error flag; text says 'Error:'")
+            text = f"Error: {text}"
+        messages.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": text})
+    return messages
+
+
+def _upstream_messages(request: ChatRequest, dropped: list[str]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        for k, system_part in enumerate(request.system):
+            note_cache_hint(system_part, f"system[{k}]", dropped, _NO_CACHE_HINTS)
+        messages.append({"role": "system", "content": "\n\n".join(p.text for p in request.system)})
+    for i, message in enumerate(request.messages):
+        where = f"messages[{i}]"
+        if message.role == "tool":
+            messages += _upstream_tool_results(message, dropped, where)
+            continue
+        if message.role == "system":
+            for j, part in enumerate(message.parts):
+                if isinstance(part, TextPart):
+                    note_cache_hint(part, f"{where}.parts[{j}]", dropped, _NO_CACHE_HINTS)
+            entry: dict[str, Any] = {"role": "system", "content": message.text()}
+        elif message.role == "user":
+            entry = {
+                "role": "user",
+                "content": _upstream_user_content(message.parts, dropped, where),
+            }
+        else:
+            entry = _upstream_assistant(message, dropped, where)
+        if message.name:
+            entry["name"] = message.name
+        messages.append(entry)
+    return messages
+
+
+def _tool_json(tool: ToolDefinition) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = tool.parameters
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def _tool_choice_json(choice: ToolChoice) -> Any:
+    """A choice already narrowed to the tools sent (`narrow_tool_choice`), on the wire:
+    a mode, one forced function, or `allowed_tools` for several names."""
+    allowed = choice.allowed or []
+    if not allowed or choice.mode == "none":
+        return choice.mode
+    if len(allowed) == 1 and choice.mode == "required":
+        return {"type": "function", "function": {"name": allowed[0]}}
+    return {
+        "type": "allowed_tools",
+        "allowed_tools": {
+            "mode": "required" if choice.mode == "required" else "auto",
+            "tools": [{"type": "function", "function": {"name": n}} for n in allowed],
+        },
+    }
+
+
+def _upstream_reasoning_effort(reasoning: ReasoningConfig, dropped: list[str]) -> str:
+    effort = effort_for(reasoning)
+    if effort not in REASONING_EFFORTS:
+        dropped.append(f"reasoning.effort: {effort!r} is not a Chat Completions effort; 'medium'")
+        effort = "medium"
+    if reasoning.budget_tokens is not None:
+        dropped.append(
+            f"reasoning.budget_tokens: Chat Completions takes an effort, not a budget"
+            f" ({reasoning.budget_tokens} tokens sent as {effort!r})"
+        )
+    elif reasoning.effort is None:
+        dropped.append(f"reasoning.effort: none given (adaptive thinking); sent as {effort!r}")
+    if not reasoning.include:
+        dropped.append("reasoning.include: Chat Completions has no switch for reasoning text")
+    return effort
+
+
+def _chat_body(
+    request: ChatRequest, *, stream: bool, max_tokens_field: str, dropped: list[str]
+) -> dict[str, Any]:
+    """A Chat Completions body for `request`: the one renderer behind both the upstream
+    request and `render_request`. Notes what it cannot carry in `dropped`."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": _upstream_messages(request, dropped),
+    }
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    # Names from Gemini may hold '.' or ':'; Chat Completions rejects the whole request.
+    tools = carried_tools(request.tools, TOOL_NAME, "is not a valid Chat Completions name", dropped)
+    if tools:
+        body["tools"] = [_tool_json(t) for t in tools]
+    choice = narrow_tool_choice(request.tool_choice, {t.name for t in tools}, dropped)
+    if choice is not None:
+        body["tool_choice"] = _tool_choice_json(choice)
+    if tools and request.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.max_tokens is not None:
+        body[max_tokens_field] = request.max_tokens
+    optional_fields = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "seed": request.seed,
+        "presence_penalty": request.presence_penalty,
+        "frequency_penalty": request.frequency_penalty,
+        "user": request.user,
+    }
+    body.update({k: v for k, v in optional_fields.items() if v is not None})
+    if request.stop:
+        # OpenAI rejects more than four; the first four are what a client could send.
+        body["stop"] = request.stop[:MAX_STOP]
+        if len(request.stop) > MAX_STOP:
+            dropped.append(f"stop: Chat Completions takes at most {MAX_STOP} stop sequences")
+    if request.top_k is not None:
+        dropped.append("top_k: Chat Completions has no top_k")
+    if request.reasoning is not None:
+        body["reasoning_effort"] = _upstream_reasoning_effort(request.reasoning, dropped)
+    fmt = request.response_format
+    if fmt is not None and fmt.type == "json_schema":
+        spec: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema or {}}
+        if fmt.strict is not None:
+            spec["strict"] = fmt.strict
+        body["response_format"] = {"type": "json_schema", "json_schema": spec}
+    elif fmt is not None:
+        body["response_format"] = {"type": fmt.type}
+    if request.metadata:
+        # OpenAI answers 400 to metadata without `store: true`, and storing the completion
+        # at OpenAI is not ours to decide.
+        dropped.append("metadata: Chat Completions accepts metadata only with store: true")
+    for key in request.extensions:
+        dropped.append(f"extensions.{key}: no Chat Completions equivalent")
+    return body
+
+
+def build_upstream_request(
+    request: ChatRequest, *, max_tokens_field: str = "max_completion_tokens"
+) -> tuple[dict[str, Any], list[str]]:
+    """A streaming Chat Completions body for an OpenAI-compatible upstream, and what could
+    not be carried over."""
+    dropped: list[str] = []
+    body = _chat_body(request, stream=True, max_tokens_field=max_tokens_field, dropped=dropped)
+    return body, dropped
+
+
+def render_request(request: ChatRequest, *, stream: bool = False) -> RenderedRequest:
+    """The `/v1/chat/completions` body the openai SDK would send for `request`.
+
+    The same renderer as the upstream request, with a client's choices: `max_tokens`
+    (what every Chat Completions server reads), and `stream` plus
+    `stream_options.include_usage` only when streaming. Normalisations (not losses, so
+    not in `dropped`): system parts are joined by blank lines into one system message, an
+    assistant's text parts into one string and put before its tool calls, a tool result's
+    text parts into one string, a json_schema format without a name is named "response"."""
+    dropped: list[str] = []
+    body = _chat_body(request, stream=stream, max_tokens_field="max_tokens", dropped=dropped)
+    # A copy, so a caller editing the body cannot reach into the canonical request.
+    return RenderedRequest(body=copy.deepcopy(body), path="/v1/chat/completions", dropped=dropped)
+
+
+# --------------------------------------------------------------------------- upstream codec
+
+
+def upstream_error(payload: Any, status: int) -> ProxyError:
+    """An upstream's error body (OpenAI's shape, or anything) as a ProxyError with its status."""
+    message = None
+    code = None
+    if isinstance(payload, dict):
+        error = payload.get("error", payload)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("detail")
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+        elif isinstance(error, str):
+            message = error
+        message = message or payload.get("detail") or payload.get("message")
+    elif isinstance(payload, str) and payload.strip():
+        message = payload.strip()[:500]
+    return ProxyError(
+        f"Upstream error {status}: {message or 'no details'}",
+        status=status if status >= 400 else 502,
+        code=code,
+    )
+
+
+class UpstreamChatStream:
+    """Chat Completions chunks from an upstream in, canonical events out.
+
+    Tool-call fragments join by `tool_calls[].index`; a new id at an index already in
+    use opens a new call (servers that put every parallel call at index 0); choices
+    split across indexes (Copilot) merge into one answer; the usage-only final chunk is
+    kept; the finish comes once, after everything else."""
+
+    def __init__(self) -> None:
+        # (choice index, tool_calls index) -> (canonical index, call id)
+        self._calls: dict[tuple[int, int], tuple[int, str]] = {}
+        self._next_index = 0
+        self._open: list[int] = []
+        self._reason: FinishReason | None = None
+        self.done = False
+
+    def feed(self, payload: Any) -> list[Event]:
+        """One decoded `data:` payload (a chunk, or an error object mid-stream)."""
+        if not isinstance(payload, dict):
+            return [
+                Error(ProxyError("Upstream sent a chunk that is not a JSON object", status=502))
+            ]
+        if payload.get("error"):
+            self.done = True
+            return [Error(upstream_error(payload, 502))]
+        events: list[Event] = []
+        for choice in payload.get("choices") or []:
+            events += self._choice(choice)
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            events.append(usage_from_json(usage))
+        return events
+
+    def _choice(self, choice: dict[str, Any]) -> list[Event]:
+        events: list[Event] = []
+        delta = choice.get("delta") or choice.get("message") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            events.append(ReasoningDelta(reasoning))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(TextDelta(content))
+        choice_index = int(choice.get("index") or 0)
+        for position, call in enumerate(delta.get("tool_calls") or []):
+            events += self._tool_call(choice_index, position, call)
+        reason = choice.get("finish_reason")
+        if reason:
+            self._reason = FINISH_REASONS.get(reason, "stop")
+        return events
+
+    def _tool_call(self, choice_index: int, position: int, call: dict[str, Any]) -> list[Event]:
+        events: list[Event] = []
+        key = (choice_index, int(call.get("index", position)))
+        function = call.get("function") or {}
+        call_id = call.get("id")
+        known = self._calls.get(key)
+        if call_id and (known is None or known[1] != call_id):
+            index = self._next_index
+            self._next_index += 1
+            self._calls[key] = (index, call_id)
+            self._open.append(index)
+            events.append(ToolCallStart(index=index, id=call_id, name=function.get("name") or ""))
+        elif known is None:
+            return events  # a fragment for a call that never started: nothing to join it to
+        index = self._calls[key][0]
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            events.append(ToolCallDelta(index=index, arguments=arguments))
+        elif isinstance(arguments, dict):
+            events.append(ToolCallDelta(index=index, arguments=arguments_json(arguments)))
+        return events
+
+    def close(self) -> list[Event]:
+        """End of the upstream stream: close calls and finish, once."""
+        events: list[Event] = [ToolCallEnd(index=i) for i in self._open]
+        reason = self._reason or "stop"
+        if self._open and reason == "stop":
+            reason = "tool_calls"
+        self._open = []
+        events.append(Finish(reason=reason))
+        return events
+
+    @property
+    def finished(self) -> bool:
+        """Whether the upstream said how the answer ended (a finish reason)."""
+        return self._reason is not None
+
+
+def events_from_completion(body: dict[str, Any]) -> list[Event]:
+    """A whole `chat.completion` (an upstream that ignored `stream: true`) as events."""
+    stream = UpstreamChatStream()
+    events: list[Event] = []
+    for choice in body.get("choices") or []:
+        events += stream._choice(choice)
+    if isinstance(body.get("usage"), dict):
+        events.append(usage_from_json(body["usage"]))
+    return events + stream.close()
