@@ -1,7 +1,8 @@
 """One conversation sent through the OpenAI, Anthropic and Gemini endpoints side by side.
 
 The conversation is parsed once into the canonical request (from a prompt, or from a
-JSON request in any of the three dialects), rendered into each dialect's own request,
+JSON request in any of the three dialects), rendered into each dialect's own request
+(both by `dialect_table`),
 and sent to the proxy over HTTP, so each column shows exactly what that dialect's
 client sends and receives. Fields that should agree and do not are listed and
 highlighted.
@@ -16,88 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import ipywidgets as widgets
 
-from chatmock_lab.core import ChatRequest, InvalidRequest, Message, RenderedRequest, TextPart
-from chatmock_lab.dialects import anthropic, gemini, openai
+from chatmock_lab.core import ChatRequest
 from chatmock_lab.lab.answers import Answer, read_answer
+from chatmock_lab.lab.dialect_table import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL,
+    DIALECTS,
+    detect_dialect,
+    parse_conversation,
+    render_in,
+)
+from chatmock_lab.lab.display import rich_bundle
 
-DIALECTS: tuple[str, ...] = ("openai", "anthropic", "gemini")
-DEFAULT_MODEL = "gpt-4.1"
-# Anthropic requires max_tokens; the others get the same so the conversations agree.
-DEFAULT_MAX_TOKENS = 1024
-_MODULES = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
 _HIGHLIGHT = "background:#fff3cd"
-
-
-def render_in(dialect: str, chat: ChatRequest, *, stream: bool = False) -> RenderedRequest:
-    """`chat` as a client of `dialect` ("openai", "anthropic", "gemini") would send it."""
-    return _MODULES[dialect].render_request(chat, stream=stream)
-
-
-def detect_dialect(body: dict[str, Any]) -> str:
-    """Which dialect a JSON request is written in, from the fields only it has."""
-    if "contents" in body:
-        return "gemini"
-    messages = body.get("messages")
-    anthropic_blocks = {"tool_use", "tool_result", "thinking", "redacted_thinking", "document"}
-    if "system" in body or "thinking" in body or "stop_sequences" in body:
-        return "anthropic"
-    tools = body.get("tools")
-    if isinstance(tools, list) and any(isinstance(t, dict) and "input_schema" in t for t in tools):
-        return "anthropic"
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
-        return "anthropic"
-    for message in messages if isinstance(messages, list) else []:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list) and any(
-            isinstance(b, dict) and b.get("type") in anthropic_blocks for b in content
-        ):
-            return "anthropic"
-    return "openai"
-
-
-def parse_conversation(
-    source: str,
-    *,
-    dialect: str | None = None,
-    model: str | None = None,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
-) -> tuple[ChatRequest, str | None]:
-    """The canonical request for a prompt or a JSON request, and the dialect the JSON
-    was read as (None for a plain prompt); `max_tokens` fills in a missing limit (None:
-    leave it out). Bad JSON raises `InvalidRequest`."""
-    text = source.strip()
-    if not text:
-        raise InvalidRequest("the cell is empty: write a prompt or a JSON request", param="cell")
-    if not text.startswith("{"):
-        chat = ChatRequest(
-            model=model or DEFAULT_MODEL, messages=[Message(role="user", parts=[TextPart(text)])]
-        )
-        chat.max_tokens = max_tokens
-        return chat, None
-    try:
-        body = json.loads(text)
-    except ValueError as error:
-        raise InvalidRequest(f"the cell is not valid JSON: {error}", param="cell") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the JSON request must be an object", param="cell")
-    read_as = dialect or detect_dialect(body)
-    if read_as not in _MODULES:
-        raise InvalidRequest(f"unknown dialect {read_as!r}; one of {', '.join(DIALECTS)}")
-    if read_as == "gemini":
-        # Gemini names the model in the URL, not the body.
-        chat = gemini.parse_request(body, model=model or DEFAULT_MODEL)[0]
-    else:
-        if model:
-            body = {**body, "model": model}
-        body.setdefault("model", DEFAULT_MODEL)
-        chat = _MODULES[read_as].parse_request(body)[0]
-    if model:
-        chat.model = model
-    if chat.max_tokens is None:
-        chat.max_tokens = max_tokens
-    return chat, read_as
 
 
 @dataclass
@@ -126,14 +60,10 @@ class Comparison:
         return _html_table(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from chatmock_lab.lab.widgets import rich_bundle
-
         return rich_bundle(self.widget, self)
 
-    def widget(self) -> Any:
+    def widget(self) -> widgets.VBox:
         """The comparison as ipywidgets: a title, and a column per dialect."""
-        import ipywidgets as widgets
-
         title = widgets.HTML(value=_title_html(self))
         columns = [
             widgets.VBox(
@@ -292,7 +222,11 @@ def _html_table(comparison: Comparison) -> str:
     )
 
 
+# The dialect table's names are re-exported: they were this module's before it had its
+# own, and `compare`'s callers use them together.
 __all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_MODEL",
     "DIALECTS",
     "Comparison",
     "DialectRun",

@@ -20,7 +20,7 @@ import httpx
 
 from chatmock_lab.core import ChatRequest
 from chatmock_lab.lab.answers import error_line
-from chatmock_lab.lab.compare import render_in
+from chatmock_lab.lab.dialect_table import render_in
 from chatmock_lab.lab.stream_checks import checker_for
 from chatmock_lab.server.state import ServerState
 from chatmock_lab.taps import TAP_HEADER, Tap, TapRecord
@@ -124,6 +124,11 @@ def table_html(stream: InspectedStream) -> str:
     return f"<div>{summary}</div><table>{head}{''.join(rows)}</table>{ends}"
 
 
+def _raw(record: TapRecord) -> bytes:
+    """The bytes of an `upstream` or `client` record (only `event` records carry events)."""
+    return record.data if isinstance(record.data, bytes) else b""
+
+
 def _short(text: str) -> str:
     text = text.replace("\n", "\\n")
     return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
@@ -144,7 +149,7 @@ class _RowBuilder:
     def update(self, records: list[TapRecord]) -> None:
         for record in records[self._read :]:
             if record.side == "upstream":
-                self._upstream.append(bytes(record.data).decode("utf-8", errors="replace"))  # type: ignore[arg-type]
+                self._upstream.append(_raw(record).decode("utf-8", errors="replace"))
             elif record.side == "event":
                 self._events.append(repr(record.data))
             else:
@@ -152,7 +157,7 @@ class _RowBuilder:
         self._read = len(records)
 
     def _client_chunk(self, record: TapRecord) -> None:
-        data = record.data if isinstance(record.data, bytes) else b""
+        data = _raw(record)
         infos = self._checker.feed(data)
         self.rows.append(
             ChunkRow(
@@ -208,7 +213,7 @@ def inspect_stream(
         if done:
             stream.end_violations = rows.close()
             if status is not None and status >= 400:
-                body = b"".join(r.data for r in tap.records if r.side == "client")  # type: ignore[misc]
+                body = b"".join(_raw(r) for r in tap.records if r.side == "client")
                 stream.error = error_line(body.decode("utf-8", errors="replace"))
         return stream
 

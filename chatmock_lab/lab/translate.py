@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatmock_lab.core import ChatRequest, InvalidRequest
-from chatmock_lab.lab.compare import DIALECTS, parse_conversation, render_in
+from chatmock_lab.lab.dialect_table import DIALECTS, parse_conversation, render_in
 
 
 @dataclass(frozen=True)

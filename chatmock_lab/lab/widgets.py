@@ -16,13 +16,14 @@ import html
 import os
 import threading
 from collections.abc import Callable, MutableMapping
-from typing import Any
 
 import ipywidgets as widgets
 
 from chatmock_lab import accounts
 from chatmock_lab.auth.chatgpt import DEFAULT_PORT as DEFAULT_CALLBACK_PORT
+from chatmock_lab.auth.chatgpt import DeviceCode as ChatGPTDeviceCode
 from chatmock_lab.auth.chatgpt import LoginError as ChatGPTLoginError
+from chatmock_lab.auth.github import DeviceCode as GitHubDeviceCode
 from chatmock_lab.auth.github import LoginError as GitHubLoginError
 from chatmock_lab.core import ProxyError
 from chatmock_lab.lab.stream_inspector import InspectedStream, table_html
@@ -32,30 +33,6 @@ from chatmock_lab.redact import redactor
 
 LOGIN_PROVIDERS = ("chatgpt", "copilot", "qwen", "grok", "openrouter")
 _LOGIN_ERRORS = (ChatGPTLoginError, GitHubLoginError, ProxyError, ValueError, OSError)
-
-
-def in_kernel() -> bool:
-    """Whether code runs in a Jupyter kernel, where a widget can have a live view."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def rich_bundle(
-    widget: Callable[[], widgets.Widget] | widgets.Widget, result: Any
-) -> dict[str, Any]:
-    """`result` as HTML and text, plus the widget's live view inside a kernel: JupyterLab
-    shows the widget, a notebook converted or opened without widget state the HTML."""
-    bundle: dict[str, Any] = {}
-    if in_kernel():
-        view = widget if isinstance(widget, widgets.Widget) else widget()
-        bundle.update(view._repr_mimebundle_() or {})
-    bundle["text/html"] = result._repr_html_()
-    bundle["text/plain"] = repr(result)
-    return bundle
 
 
 class LoginWidget(widgets.VBox):
@@ -170,8 +147,10 @@ class LoginWidget(widgets.VBox):
             port=self.callback_port,
         )
 
-    def _show_code(self, code: Any) -> None:
-        url = getattr(code, "verification_uri", None) or getattr(code, "verification_url", "")
+    def _show_code(self, code: ChatGPTDeviceCode | GitHubDeviceCode) -> None:
+        # The two device codes name the page differently: GitHub's as RFC 8628 does
+        # (`verification_uri`), ChatGPT's `verification_url`.
+        url = code.verification_uri if isinstance(code, GitHubDeviceCode) else code.verification_url
         self.link.value = (
             f"Open <a href='{html.escape(url)}' target='_blank'>{html.escape(url)}</a>"
             " and enter the code:"
@@ -202,6 +181,9 @@ class ApprovalWidget(widgets.VBox):
     its request in the background); a cell that waits for its own answer holds the
     kernel until the timeout denies it."""
 
+    # ipywidgets' `Box.children` trait, declared here because ipywidgets has no types.
+    children: tuple[widgets.Widget, ...]
+
     def __init__(self, timeout: float = 300.0) -> None:
         self.timeout = timeout
         self.decisions: list[tuple[ApprovalRequest, bool]] = []
@@ -214,7 +196,7 @@ class ApprovalWidget(widgets.VBox):
         row = self._row(request, decided)
         with self._lock:
             self._waiting.append((row, decided))
-            self.children = [*self.children, row]
+            self.children = (*self.children, row)
         try:
             approved = await asyncio.wait_for(asyncio.wrap_future(decided), self.timeout)
         except asyncio.TimeoutError:
