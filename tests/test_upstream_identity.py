@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chatmock_lab.core import ChatRequest, ImagePart, Message, TextPart, ToolResultPart
-from chatmock_lab.providers import chatgpt_identity, copilot_identity
+from chatmock_lab.identity import chatgpt as chatgpt_identity
+from chatmock_lab.identity import copilot as copilot_identity
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,11 @@ Here every RFC 8628 outcome ends or adjusts the polling, the deadline is enforce
 
 None of the three secrets (device code, GitHub token, Copilot token) is ever logged or put
 into a repr or an exception message; each is registered with the redactor when first seen.
+
+Who the login says it is (Copilot Chat's OAuth app, the editor's versions and headers) lives
+in `chatmock_lab.identity.copilot`, shared with the Copilot provider; the names are
+re-exported here. The functions that take `http` use the caller's client; `login` and
+`CopilotCredentials` can build their own on an injected transport (`chatmock_lab.auth.http`).
 """
 
 from __future__ import annotations
@@ -22,12 +27,21 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 from urllib.parse import urlsplit
 
 import httpx
 
+from chatmock_lab.auth.http import ClientFactory, client_factory, client_for
 from chatmock_lab.core import ProxyError
+from chatmock_lab.core.errors import ChatmockError
+from chatmock_lab.identity.copilot import API_VERSION as GITHUB_API_VERSION
+from chatmock_lab.identity.copilot import (
+    CLIENT_ID,
+    COPILOT_CHAT_VERSION,
+    EDITOR_VERSION,
+    editor_headers,
+)
 from chatmock_lab.redact import redactor
 
 __all__ = [
@@ -54,16 +68,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# The VS Code Copilot Chat OAuth app; Copilot only issues tokens to logins made with it.
-CLIENT_ID = "Iv1.b507a08c87ecfe98"
 SCOPE = "read:user"
 DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
-
-# GitHub rejects clients it considers outdated (HTTP 466 since 2026-02-11), so these
-# versions live in one place and are the only thing to bump when that happens again.
-COPILOT_CHAT_VERSION = "0.26.7"
-EDITOR_VERSION = "vscode/1.104.3"
-GITHUB_API_VERSION = "2025-04-01"
 
 API_BASE_BY_ACCOUNT = {
     "individual": "https://api.githubcopilot.com",
@@ -96,7 +102,7 @@ Sleep = Callable[[float], Awaitable[Any]]
 Clock = Callable[[], float]
 
 
-class LoginError(Exception):
+class LoginError(ChatmockError):
     """The device-flow login did not produce a GitHub token. `code` is GitHub's OAuth error
     code (`expired_token`, `access_denied`, ...) or "expired" for the local deadline."""
 
@@ -148,17 +154,6 @@ def _api_url_for(github: str) -> str:
         return f"{parts.scheme}://api.{parts.netloc}"
     # GitHub Enterprise Server serves its API under the same host.
     return f"{github.rstrip('/')}/api/v3"
-
-
-def editor_headers() -> dict[str, str]:
-    """The editor identity GitHub expects from a Copilot client, on GitHub and Copilot calls."""
-    return {
-        "editor-version": EDITOR_VERSION,
-        "editor-plugin-version": f"copilot-chat/{COPILOT_CHAT_VERSION}",
-        "user-agent": f"GitHubCopilotChat/{COPILOT_CHAT_VERSION}",
-        "x-github-api-version": GITHUB_API_VERSION,
-        "x-vscode-user-agent-library-version": "electron-fetch",
-    }
 
 
 def _github_headers(github_token: str) -> dict[str, str]:
@@ -325,20 +320,26 @@ def _slowed_interval(body: dict[str, Any], interval: int) -> int:
 
 
 async def login(
-    http: httpx.AsyncClient,
-    endpoints: GitHubEndpoints,
+    http: httpx.AsyncClient | None = None,
+    endpoints: GitHubEndpoints | None = None,
     *,
     on_code: Callable[[DeviceCode], None],
     on_status: StatusCallback | None = None,
     sleep: Sleep = asyncio.sleep,
     clock: Clock = time.monotonic,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> str:
-    """The whole device flow: `on_code` shows the user code, then polling until approval."""
-    code = await request_device_code(http, endpoints)
-    on_code(code)
-    return await poll_for_token(
-        http, endpoints, code, on_status=on_status, sleep=sleep, clock=clock
-    )
+    """The whole device flow: `on_code` shows the user code, then polling until approval.
+
+    Calls go through `http` (the caller's client, left open) or else a client of its own
+    on `transport`; passing both is a TypeError. `endpoints` defaults to github.com."""
+    where = endpoints or GitHubEndpoints()
+    async with client_for(http, transport) as client:
+        code = await request_device_code(client, where)
+        on_code(code)
+        return await poll_for_token(
+            client, where, code, on_status=on_status, sleep=sleep, clock=clock
+        )
 
 
 # The Copilot token
@@ -431,9 +432,12 @@ class CopilotCredentials:
     Refreshes happen when `expires_at` is within a minute or `refresh_in` has elapsed
     since the fetch (but never sooner than 10 s after it, in case the clocks disagree);
     concurrent callers share one fetch, and when that fetch fails the callers that were
-    waiting for it get its error instead of each trying again. `http_factory` is called
-    once per fetch and the client closed afterwards: refreshes are rare, and a fresh client
-    never carries connections bound to another event loop.
+    waiting for it get its error instead of each trying again.
+
+    Each fetch (and each `usage()` call) gets a new client, closed afterwards: built on
+    `transport` (httpx's own when None), or returned by `http_factory`; giving both is a
+    TypeError. Refreshes are rare, and a fresh client never carries connections bound to
+    another event loop.
     """
 
     def __init__(
@@ -441,7 +445,8 @@ class CopilotCredentials:
         store: TokenStoreLike,
         *,
         endpoints: GitHubEndpoints,
-        http_factory: Callable[[], httpx.AsyncClient],
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_factory: ClientFactory | None = None,
         account_type: str = "individual",
         env: Mapping[str, str] = os.environ,
         clock: Clock = time.time,
@@ -453,7 +458,7 @@ class CopilotCredentials:
         self.store = store
         self.endpoints = endpoints
         self.account_type = account_type
-        self._http_factory = http_factory
+        self._http_factory = client_factory(http_factory, transport)
         self._env = env
         self._clock = clock
         self._token: CopilotToken | None = None
@@ -504,6 +509,13 @@ class CopilotCredentials:
                 # Never hand the rejected token out again, even if the refetch fails.
                 self._token = None
             return await self._refresh()
+
+    async def usage(self) -> dict[str, Any]:
+        """The plan and quota snapshot of the stored login, as GitHub sends it
+        (`copilot_usage`), fetched with this object's transport."""
+        github_token = await self.github_token()
+        async with self._http_factory() as http:
+            return await copilot_usage(http, self.endpoints, github_token)
 
     def api_base(self, token: CopilotToken | None = None) -> str:
         """Where to send Copilot API calls: `CHATMOCK_COPILOT_BASE_URL`, else the host the
@@ -587,7 +599,7 @@ def _ignore(_status: str) -> None:
     return None
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

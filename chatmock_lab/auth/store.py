@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from chatmock_lab.auth.chatgpt_tokens import ChatGPTTokens, account_id_from_id_token, expiry_of
+from chatmock_lab.core.errors import ChatmockError
 from chatmock_lab.redact import redactor
 
 fcntl: ModuleType | None
@@ -52,7 +53,7 @@ _SECRET_KEYS = frozenset(
 )
 
 
-class TokenStoreError(Exception):
+class TokenStoreError(ChatmockError):
     """A token file that cannot be read, parsed or written. The message names the file
     and what is wrong with it, never its content."""
 

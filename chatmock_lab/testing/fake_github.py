@@ -28,8 +28,9 @@ from typing import Any
 
 from quart import Quart, Response, request
 
-from chatmock_lab.auth.github import CLIENT_ID, DEVICE_GRANT_TYPE, STORE_KEY, GitHubEndpoints
+from chatmock_lab.auth.github import DEVICE_GRANT_TYPE, STORE_KEY, GitHubEndpoints
 from chatmock_lab.auth.store import TokenStore
+from chatmock_lab.identity.copilot import CLIENT_ID
 from chatmock_lab.server.runner import BackgroundServer
 from chatmock_lab.testing._lifecycle import FakeServer, fake_app
 

@@ -1,14 +1,49 @@
-"""How chatmock-lab presents itself to the ChatGPT Codex backend, and its model names.
+"""How chatmock-lab presents itself to OpenAI's ChatGPT services, and the backend's model names.
+
+Two identities, on purpose:
+
+- the login presents itself as Codex CLI (`OAUTH_CLIENT_ID`, `OAUTH_SCOPES`,
+  `OAUTH_ORIGINATOR`, used by `auth/chatgpt/`): the auth server only redirects to the
+  loopback URIs registered for Codex's public OAuth client, and tailors its pages to the
+  originator it names;
+- calls to the Codex backend say who is really calling (`ORIGINATOR`, `user_agent()`,
+  `request_headers`, used by `providers/chatgpt.py`).
 
 The backend changes what it expects without notice (headers, client versions); all of
-it lives here so that an update is one small change, covered by tests.
+it lives here so that an update is one small change, covered by tests. The login's
+values follow openai/codex (`codex-rs/login/src/server.rs`).
 """
 
 from __future__ import annotations
 
 import platform
 
-from chatmock_lab import __version__
+from chatmock_lab._version import __version__
+
+__all__ = [
+    "CLIENT_VERSION",
+    "DEFAULT_BASE_URL",
+    "EFFORTS",
+    "OAUTH_CLIENT_ID",
+    "OAUTH_ORIGINATOR",
+    "OAUTH_SCOPES",
+    "ORIGINATOR",
+    "STATIC_MODELS",
+    "parse_model",
+    "request_headers",
+    "user_agent",
+]
+
+# The login, as Codex CLI
+
+# Codex CLI's public OAuth client: the auth server only redirects to the loopback URIs
+# registered for it (ports 1455 and 1457).
+OAUTH_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
+OAUTH_SCOPES = "openid profile email offline_access"
+# The auth server tailors its pages to the client named here; it knows Codex's.
+OAUTH_ORIGINATOR = "codex_cli_rs"
+
+# The backend, as chatmock-lab
 
 DEFAULT_BASE_URL = "https://chatgpt.com/backend-api/codex"
 ORIGINATOR = "chatmock_lab"
@@ -36,6 +71,7 @@ _ALIASES = {
 
 
 def user_agent() -> str:
+    """`chatmock-lab/<version> (<system> <release>; <machine>)`."""
     system = f"{platform.system()} {platform.release()}; {platform.machine()}"
     return f"chatmock-lab/{__version__} ({system})"
 
@@ -43,6 +79,8 @@ def user_agent() -> str:
 def request_headers(
     *, access_token: str, account_id: str | None, session_id: str, installation_id: str
 ) -> dict[str, str]:
+    """Headers for one streamed Responses call to the Codex backend; `chatgpt-account-id`
+    only when the login names an account (workspace)."""
     headers = {
         "authorization": f"Bearer {access_token}",
         "content-type": "application/json",
