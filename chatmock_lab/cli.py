@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from chatmock_lab import __version__
+from chatmock_lab._version import __version__
 from chatmock_lab.auth.store import TokenStoreError
 from chatmock_lab.config import (
     RECORD_MODES,
@@ -18,7 +18,7 @@ from chatmock_lab.config import (
     parse_names,
 )
 from chatmock_lab.providers import available_providers
-from chatmock_lab.redact import RedactingFilter, redactor
+from chatmock_lab.redact import RedactingFilter
 
 
 def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -183,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from chatmock_lab.cassettes.session import replay_provider
+    from chatmock_lab.cassettes.format import replay_provider
     from chatmock_lab.server import create_app, run_foreground
+    from chatmock_lab.server.state import app_state
 
     overrides = {k: v for k, v in vars(args).items() if k != "command"}
     settings = Settings.from_env(os.environ).replace(**overrides)
@@ -202,13 +203,13 @@ def _serve(args: argparse.Namespace) -> int:
     if not settings.verbose:
         # httpx notes every upstream request at INFO; that is verbose-mode material.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    # Whatever any library logs, secrets are masked on the way out.
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter(redactor))
     try:
         app = create_app(settings)
     except ValueError as exc:  # an unknown provider, a bad scenario file or cassette
         raise ConfigError(str(exc)) from None
+    # Whatever any library logs, this server's secrets are masked on the way out.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter(app_state(app).redactor))
     try:
         run_foreground(app, settings)
     except OSError as exc:

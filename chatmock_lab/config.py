@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatmock_lab.core.errors import ChatmockError
+
 # vcrpy's record modes, plus `rewrite` (start the cassette afresh).
 RECORD_MODES: tuple[str, ...] = ("once", "new_episodes", "none", "all", "rewrite")
 
 
-class ConfigError(ValueError):
+class ConfigError(ChatmockError, ValueError):
     """A setting with a value that cannot be used; the message names the setting."""
 
 

@@ -23,14 +23,15 @@ import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from chatmock_lab.config import RECORD_MODES
 
 if TYPE_CHECKING:
-    from chatmock_lab.cassettes.session import CassetteSession
+    from chatmock_lab.cassettes.transport import RecordMode
+    from chatmock_lab.server.cassette_session import CassetteSession
 
 _MARKER = "chatmock"
 _MARKER_HELP = (
@@ -88,7 +89,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _default_cassette(node: pytest.Item) -> Path:
     path = Path(str(node.fspath))
-    name = node.name if node.cls is None else f"{node.cls.__name__}.{node.name}"
+    cls = getattr(node, "cls", None)  # pytest.Function has it; other items may not
+    name = node.name if cls is None else f"{cls.__name__}.{node.name}"
     # Parametrized ids may hold characters file systems refuse.
     name = re.sub(r"[^\w.\-\[\]]", "_", name)
     return path.parent / "cassettes" / path.stem / f"{name}.chatmock.yaml"
@@ -117,8 +119,8 @@ def chatmock(
     """A proxy replaying (or recording) this test's cassette; `chatmock.endpoints` has the
     base URLs per dialect, and the SDK variables (OPENAI_BASE_URL, ANTHROPIC_BASE_URL,
     GOOGLE_GEMINI_BASE_URL and their keys) point at it for the test."""
-    from chatmock_lab.cassettes.session import cassette
     from chatmock_lab.config import ConfigError, Settings
+    from chatmock_lab.server.cassette_session import cassette
 
     node = request.node
     config = request.config
@@ -139,7 +141,8 @@ def chatmock(
             session = stack.enter_context(
                 cassette(
                     path,
-                    mode,
+                    # Checked against RECORD_MODES by the cassette, with a clear message.
+                    cast("RecordMode", mode),
                     speed=float(options.get("speed", 0.0)),
                     provider=provider,
                     allow_playback_repeats=bool(options.get("allow_playback_repeats", False)),

@@ -3,6 +3,11 @@
 Two layers: known secret values (every provider key read from the environment, and
 credentials seen in request headers) are replaced wherever they appear, and patterns
 that look like credentials are masked even when nobody registered them.
+
+Each app has a `Redactor` of its own (its keys, its clients' headers, its providers'
+cookies), so one app's secrets neither leak into nor grow another's. Tokens that logins
+and token stores learn belong to the process (a login outlives any app), and live in
+`redactor`, which every app's redactor consults too.
 """
 
 from __future__ import annotations
@@ -56,9 +61,11 @@ _MIN_SECRET_LENGTH = 6
 
 
 class Redactor:
-    """Masks secrets in text and headers; thread-safe, shared by the whole process."""
+    """Masks secrets in text and headers; thread-safe. A redactor with a `parent` masks
+    the parent's secrets too (an app's redactor has the process's as its parent)."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, parent: Redactor | None = None) -> None:
+        self._parent = parent
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
@@ -82,10 +89,16 @@ class Redactor:
                 if name.lower() in ("cookie", "set-cookie"):
                     self.add(*(c.partition("=")[2] for c in value.split(";")))
 
+    def __repr__(self) -> str:
+        # Never the secrets themselves.
+        return f"Redactor({len(self._secrets)} secrets, parent={self._parent is not None})"
+
     def text(self, text: str) -> str:
         pattern = self._pattern
         if pattern is not None:
             text = pattern.sub(MASK, text)
+        if self._parent is not None:
+            return self._parent.text(text)
         for regex, replacement in _PATTERNS:
             text = regex.sub(replacement, text)
         return text
@@ -130,5 +143,10 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-# One process-wide redactor: logging is process-wide too.
+# The process's redactor: credentials learned by logins and token stores.
 redactor = Redactor()
+
+
+def app_redactor() -> Redactor:
+    """A fresh redactor for one app, falling back to the process's credentials."""
+    return Redactor(parent=redactor)

@@ -4,9 +4,12 @@ inspector.
 A client that sends `x-chatmock-tap: ID` for a tap registered on the server gets that
 request's upstream chunks (as the provider's HTTP client read them, whether from the
 network or a cassette), the canonical events they became, and the chunks written to
-the client, each with the time it was seen. The tap is found through a context
-variable, so the provider's task and the upstream transport see it without any
-provider knowing about taps.
+the client, each with the time it was seen.
+
+Nothing finds a tap implicitly: the server looks it up from the header, puts it on the
+canonical request (`ChatRequest.trace`) and hands it to the renderer; a provider passes
+the request's trace to its HTTP call, which carries it in the httpx request's
+extensions to `TapTransport`, composed over the cassette deck.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
+
+import httpx
 
 from chatmock_lab.core import Event
 
 TAP_HEADER = "x-chatmock-tap"
+# The httpx request extension that carries a tap from a provider to `TapTransport`.
+TAP_EXTENSION = "chatmock_lab.tap"
 
 Side = Literal["upstream", "event", "client"]
 
@@ -61,11 +67,55 @@ class Tap:
         self.finished.set()
 
 
-current_tap: ContextVar[Tap | None] = ContextVar("chatmock_lab_tap", default=None)
-
-
 async def tapped(chunks: AsyncIterator[bytes], tap: Tap, side: Side) -> AsyncIterator[bytes]:
     """The chunks, each noted on the tap as it passes."""
     async for chunk in chunks:
         tap.add(side, chunk)
         yield chunk
+
+
+class TapTransport(httpx.AsyncBaseTransport):
+    """Passes every request to `inner`; the body of a response to a request that
+    carries a tap (extension `TAP_EXTENSION`) is noted on it chunk by chunk, as the
+    provider reads it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"TapTransport({self.inner!r})"
+
+    @property
+    def replay_only(self) -> bool:
+        """Whether every call is answered from a cassette (the inner transport says)."""
+        return bool(getattr(self.inner, "replay_only", False))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        tap = request.extensions.get(TAP_EXTENSION)
+        if not isinstance(tap, Tap):
+            return response
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_TappedStream(response, tap),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _TappedStream(httpx.AsyncByteStream):
+    def __init__(self, response: httpx.Response, tap: Tap) -> None:
+        self._response = response
+        self._tap = tap
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.aiter_raw():
+            self._tap.add("upstream", chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()

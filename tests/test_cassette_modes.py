@@ -17,7 +17,7 @@ from google.genai import types
 
 import chatmock_lab
 from chatmock_lab.cassettes import load_cassette
-from chatmock_lab.cassettes.session import CassetteSession
+from chatmock_lab.server.cassette_session import CassetteSession
 from chatmock_lab.testing import FakeOpenAIUpstream
 
 KEY = "sk-modes-test-0123456789abcdefghij"

@@ -25,7 +25,8 @@ from chatmock_lab.core import (
     Usage,
     acollect,
 )
-from chatmock_lab.providers.qwen import CHAT_ID_EXTENSION, QwenProvider, _QwenStream, create
+from chatmock_lab.providers import create_provider
+from chatmock_lab.providers.qwen import CHAT_ID_EXTENSION, QwenProvider, _QwenStream
 from chatmock_lab.redact import RedactingFilter, redactor
 from chatmock_lab.testing.fake_qwen import FakeQwen, QwenReply
 from tests.support import png_data_url
@@ -63,7 +64,8 @@ def qwen_env(fake: FakeQwen, **overrides: str | None) -> dict[str, str]:
 def start_qwen(fake, start_server):
     def start(*, retries: int = 0, **overrides: str | None):
         env = qwen_env(fake, **overrides)
-        return start_server(provider=create(Settings(retries=retries), env), env=env)
+        provider = create_provider("qwen", Settings(retries=retries), env)
+        return start_server(provider=provider, env=env)
 
     return start
 
@@ -290,7 +292,7 @@ def test_images_go_as_image_url_parts_and_tools_are_dropped(fake, proxy, caplog)
 
 def test_a_request_may_name_its_own_conversation(fake) -> None:
     env = qwen_env(fake, QWEN_MODEL="qwen3-coder-plus")
-    provider = create(Settings(retries=0), env)
+    provider = create_provider("qwen", Settings(retries=0), env)
 
     def ask(**extensions: str) -> ChatRequest:
         return ChatRequest(
@@ -463,7 +465,7 @@ def test_no_token_or_cookie_in_logs_reprs_or_error_messages(fake, start_qwen, ca
     ):
         client.chat.completions.create(model="qwen3-max", messages=USER)
     messages.append(str(expired.value))
-    provider = create(Settings(), qwen_env(fake))
+    provider = create_provider("qwen", Settings(), qwen_env(fake))
     assert isinstance(provider, QwenProvider)
     reprs = [repr(provider), repr(fake), *(repr(r) for r in fake.requests)]
     assert "Bearer ***" in caplog.text  # the verbose log did show the request headers

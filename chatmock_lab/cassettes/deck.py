@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator
 
 import httpx
 
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
-from chatmock_lab.taps import Tap, current_tap
 
 
 class CassetteDeck(httpx.AsyncBaseTransport):
@@ -84,20 +82,8 @@ class CassetteDeck(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         cassette = self._cassette
         if cassette is None:
-            response = await self.network.handle_async_request(request)
-        else:
-            response = await cassette.handle_async_request(request)
-        tap = current_tap.get()
-        if tap is None:
-            return response
-        # The stream inspector shows the upstream's bytes as the provider reads them.
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_TappedStream(response, tap),
-            extensions=response.extensions,
-            request=request,
-        )
+            return await self.network.handle_async_request(request)
+        return await cassette.handle_async_request(request)
 
     async def aclose(self) -> None:
         # Called by each provider's client as it closes; the shared pool outlives them
@@ -109,17 +95,3 @@ class CassetteDeck(httpx.AsyncBaseTransport):
         if cassette is not None:
             cassette.flush()
         await self.network.aclose()
-
-
-class _TappedStream(httpx.AsyncByteStream):
-    def __init__(self, response: httpx.Response, tap: Tap) -> None:
-        self._response = response
-        self._tap = tap
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._response.aiter_raw():
-            self._tap.add("upstream", chunk)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._response.aclose()

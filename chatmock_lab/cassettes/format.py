@@ -27,16 +27,17 @@ from typing import Any
 
 import yaml
 
+from chatmock_lab.config import ConfigError
+from chatmock_lab.core.errors import ChatmockError
+
 CASSETTE_VERSION = 1
 METADATA_KEY = "chatmock_lab"
 
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+# libyaml's loader when PyYAML was built with it (several times faster), else Python's.
+_Loader: type[yaml.SafeLoader | yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class CassetteError(ValueError):
+class CassetteError(ChatmockError, ValueError):
     """A cassette that cannot be loaded or saved; the message names the file and interaction."""
 
 
@@ -312,3 +313,12 @@ def _chunks_in(raw: Any, where: str) -> list[tuple[float, str]] | None:
             raise CassetteError(f"{where}: chunk {position} is not [offset_ms, text]")
         chunks.append((float(item[0]), _text(item[1], f"{where}: chunk {position}")))
     return chunks
+
+
+def replay_provider(path: str | os.PathLike[str]) -> str | None:
+    """The provider a cassette was recorded from, if it says."""
+    try:
+        providers = load_cassette(path).providers
+    except (CassetteError, OSError) as error:
+        raise ConfigError(f"cassette: {error}") from None
+    return providers[0] if providers else None

@@ -120,7 +120,8 @@ class _Replacer:
     def __init__(self, secrets: Iterable[str], marker: str) -> None:
         self.marker = marker
         self.url_marker = quote(marker, safe="")
-        long_values, short_values = set(), set()
+        long_values: set[str] = set()
+        short_values: set[str] = set()
         for secret in secrets:
             if not secret or secret in (marker, self.url_marker):
                 continue

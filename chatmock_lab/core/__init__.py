@@ -1,6 +1,12 @@
 """The canonical request, event and response model shared by dialects and providers."""
 
-from chatmock_lab.core.errors import ErrorKind, InvalidRequest, ProxyError, kind_for_status
+from chatmock_lab.core.errors import (
+    ChatmockError,
+    ErrorKind,
+    InvalidRequest,
+    ProxyError,
+    kind_for_status,
+)
 from chatmock_lab.core.events import (
     Error,
     Event,
@@ -13,6 +19,7 @@ from chatmock_lab.core.events import (
     ToolCallStart,
     Usage,
 )
+from chatmock_lab.core.models import ModelInfo
 from chatmock_lab.core.request import (
     ChatRequest,
     DocumentPart,
@@ -30,6 +37,7 @@ from chatmock_lab.core.request import (
     ToolChoice,
     ToolDefinition,
     ToolResultPart,
+    Trace,
 )
 from chatmock_lab.core.response import (
     ChatResponse,
@@ -37,12 +45,13 @@ from chatmock_lab.core.response import (
     ResponseBuilder,
     acollect,
     collect,
-    parse_arguments,
 )
+from chatmock_lab.core.tools import arguments_json, arguments_object, parse_arguments
 
 __all__ = [
     "ChatRequest",
     "ChatResponse",
+    "ChatmockError",
     "DocumentPart",
     "EmbeddingRequest",
     "Error",
@@ -53,6 +62,7 @@ __all__ = [
     "ImagePart",
     "InvalidRequest",
     "Message",
+    "ModelInfo",
     "OutputPart",
     "Part",
     "ProxyError",
@@ -72,8 +82,11 @@ __all__ = [
     "ToolChoice",
     "ToolDefinition",
     "ToolResultPart",
+    "Trace",
     "Usage",
     "acollect",
+    "arguments_json",
+    "arguments_object",
     "collect",
     "kind_for_status",
     "parse_arguments",

@@ -1,4 +1,10 @@
-"""Errors that travel through the proxy and are rendered in the caller's dialect.
+"""The package's errors: one root, and the errors rendered in the caller's dialect.
+
+Every error chatmock-lab raises on purpose is a `ChatmockError`: a `ProxyError` (an
+answer to a client, with an HTTP status), a `ConfigError` (the operator's settings), a
+`CassetteError`, a login or token-store error. A `ProxyError` tells whose fault it is:
+`client_fault` for what the caller must fix (4xx), else the proxy's or the upstream's
+(5xx). Anything else that escapes is a bug, answered as a 500 and logged.
 
 A `ProxyError` carries a dialect-neutral `kind` and an HTTP status; each dialect maps
 the kind onto its own error type names (`invalid_request_error`, `INVALID_ARGUMENT`,
@@ -48,7 +54,11 @@ def kind_for_status(status: int) -> ErrorKind:
     return "api_error"
 
 
-class ProxyError(Exception):
+class ChatmockError(Exception):
+    """The root of every error chatmock-lab raises on purpose."""
+
+
+class ProxyError(ChatmockError):
     """An error with an HTTP status, a kind, and optionally the request field at fault."""
 
     def __init__(
@@ -70,6 +80,12 @@ class ProxyError(Exception):
         self.param = param
         self.code = code
         self.retry_after = retry_after
+
+    @property
+    def client_fault(self) -> bool:
+        """Whether the caller must change something (a 4xx), rather than the proxy or
+        the upstream having failed (a 5xx)."""
+        return 400 <= self.status < 500
 
     def __repr__(self) -> str:
         return f"ProxyError({self.message!r}, kind={self.kind!r}, status={self.status})"

@@ -9,7 +9,7 @@ sampling parameters, stop sequences, response format and reasoning effort.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -142,6 +142,14 @@ class ReasoningConfig:
     include: bool = True
 
 
+class Trace(Protocol):
+    """Someone watching one request's traffic as it happens (the notebook's stream
+    inspector): providers hand it to their HTTP calls, whose transport notes the
+    upstream's bytes on it; the server notes events and client bytes."""
+
+    def add(self, side: Literal["upstream", "event", "client"], data: Any) -> None: ...
+
+
 @dataclass(slots=True)
 class ChatRequest:
     model: str
@@ -165,6 +173,8 @@ class ChatRequest:
     metadata: dict[str, Any] | None = None
     # Dialect-specific values a provider may pass on, e.g. "anthropic-beta": [features].
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Not part of what was asked: who is watching this request, if anyone.
+    trace: Trace | None = field(default=None, repr=False, compare=False)
 
     def last_user_message(self) -> Message | None:
         for message in reversed(self.messages):

@@ -9,37 +9,20 @@ this; it imports nothing else from the lab.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from chatmock_lab.core import ChatRequest, InvalidRequest, Message, RenderedRequest, TextPart
-from chatmock_lab.dialects import anthropic, gemini, openai
+from chatmock_lab.dialects import DIALECTS as _REGISTRY
 
-DIALECTS: tuple[str, ...] = ("openai", "anthropic", "gemini")
+DIALECTS: tuple[str, ...] = tuple(_REGISTRY)
 DEFAULT_MODEL = "gpt-4.1"
 # Anthropic requires max_tokens; the others get the same so the conversations agree.
 DEFAULT_MAX_TOKENS = 1024
 
 
-class _RenderRequest(Protocol):
-    def __call__(self, request: ChatRequest, *, stream: bool = ...) -> RenderedRequest: ...
-
-
-_RENDERERS: dict[str, _RenderRequest] = {
-    "openai": openai.render_request,
-    "anthropic": anthropic.render_request,
-    "gemini": gemini.render_request,
-}
-# Requests that name their model in the body; Gemini's comes from the URL (see below).
-_BODY_MODEL_PARSERS: dict[str, Callable[[dict[str, Any]], tuple[ChatRequest, object]]] = {
-    "openai": openai.parse_request,
-    "anthropic": anthropic.parse_request,
-}
-
-
 def render_in(dialect: str, chat: ChatRequest, *, stream: bool = False) -> RenderedRequest:
     """`chat` as a client of `dialect` ("openai", "anthropic", "gemini") would send it."""
-    return _RENDERERS[dialect](chat, stream=stream)
+    return _REGISTRY[dialect].render_request(chat, stream=stream)
 
 
 def detect_dialect(body: dict[str, Any]) -> str:
@@ -91,16 +74,12 @@ def parse_conversation(
     if not isinstance(body, dict):
         raise InvalidRequest("the JSON request must be an object", param="cell")
     read_as = dialect or detect_dialect(body)
-    if read_as not in _RENDERERS:
+    if read_as not in _REGISTRY:
         raise InvalidRequest(f"unknown dialect {read_as!r}; one of {', '.join(DIALECTS)}")
-    if read_as == "gemini":
-        # Gemini names the model in the URL, not the body.
-        chat = gemini.parse_request(body, model=model or DEFAULT_MODEL)[0]
-    else:
-        if model:
-            body = {**body, "model": model}
-        body.setdefault("model", DEFAULT_MODEL)
-        chat = _BODY_MODEL_PARSERS[read_as](body)[0]
+    if model:
+        body = {key: value for key, value in body.items() if key != "model"}
+    # The model fills in one the body does not name (Gemini names it in the URL).
+    chat = _REGISTRY[read_as].parse_body(body, model or DEFAULT_MODEL)
     if model:
         chat.model = model
     if chat.max_tokens is None:

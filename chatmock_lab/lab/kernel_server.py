@@ -16,6 +16,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 from chatmock_lab.config import Settings
+from chatmock_lab.core.errors import ChatmockError
 from chatmock_lab.endpoints import Endpoints
 from chatmock_lab.limits import Approver
 from chatmock_lab.server.app import create_app
@@ -27,7 +28,7 @@ from chatmock_lab.server.state import ServerState, app_state
 HUB_PREFIX_VARIABLE = "JUPYTERHUB_SERVICE_PREFIX"
 
 
-class LabServerError(RuntimeError):
+class LabServerError(ChatmockError, RuntimeError):
     """Something a person asked of the kernel's server that cannot be done; the message
     is one line that says why."""
 

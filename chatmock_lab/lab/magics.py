@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import (
     MagicArgumentParser,
@@ -23,23 +24,18 @@ from IPython.core.magic_arguments import (
 )
 from IPython.display import display
 
-from chatmock_lab.cassettes.format import CassetteError
+from chatmock_lab.cassettes.format import CassetteError, replay_provider
 from chatmock_lab.cassettes.matching import MatchOptions
-from chatmock_lab.cassettes.session import replay_provider
 from chatmock_lab.cli import add_server_flags
 from chatmock_lab.config import RECORD_MODES, ConfigError, Settings, parse_names
 from chatmock_lab.core import InvalidRequest, ProxyError
-from chatmock_lab.lab.compare import DEFAULT_MAX_TOKENS, DIALECTS, compare, parse_conversation
+from chatmock_lab.lab.compare import compare
+from chatmock_lab.lab.dialect_table import DEFAULT_MAX_TOKENS, DIALECTS, parse_conversation
+from chatmock_lab.lab.display import Displayable, rich_bundle
 from chatmock_lab.lab.kernel_server import KernelServer, LabServerError
-from chatmock_lab.lab.stream_inspector import in_background, inspect_stream
+from chatmock_lab.lab.stream_inspector import InspectedStream, in_background, inspect_stream
 from chatmock_lab.lab.translate import translate
-from chatmock_lab.lab.widgets import (
-    LOGIN_PROVIDERS,
-    ApprovalWidget,
-    InspectorView,
-    LoginWidget,
-    rich_bundle,
-)
+from chatmock_lab.lab.widgets import LOGIN_PROVIDERS, ApprovalWidget, InspectorView, LoginWidget
 
 _SUBCOMMANDS = {
     "serve": "start the proxy in this kernel (server flags as in `chatmock-lab serve`)",
@@ -77,6 +73,12 @@ def _one_line(error: BaseException) -> str:
 
 
 # Parsers: one per subcommand. The functions are never called; they carry the parsers.
+
+
+class _ParserHolder(Protocol):
+    """A function `magic_arguments` decorated: it carries its subcommand's parser."""
+
+    parser: MagicArgumentParser
 
 
 @magic_arguments()
@@ -142,18 +144,21 @@ def _no_options() -> None:
     """This subcommand takes no options."""
 
 
-add_server_flags(_serve.parser)  # type: ignore[attr-defined]
+add_server_flags(_serve.parser)
 
 
 @magics_class
 class ChatmockMagics(Magics):
-    def __init__(self, shell: Any, server: KernelServer | None = None) -> None:
+    def __init__(self, shell: InteractiveShell, server: KernelServer | None = None) -> None:
         super().__init__(shell)
+        # The same shell as `self.shell`, typed: `Magics` declares `shell = None` at class
+        # level, so a type checker takes `self.shell` to be always None.
+        self.ipython = shell
         self.server = server or KernelServer()
         self.approvals: ApprovalWidget | None = None
         self.last_login: LoginWidget | None = None
-        self.last_inspection: Any = None
-        self._handlers: dict[str, tuple[Callable[..., Any], Callable[[str, str | None], Any]]] = {
+        self.last_inspection: InspectedStream | None = None
+        self._handlers: dict[str, tuple[_ParserHolder, Callable[[str, str | None], Any]]] = {
             "serve": (_serve, self._do_serve),
             "stop": (_no_options, self._do_stop),
             "status": (_no_options, self._do_status),
@@ -178,7 +183,7 @@ class ChatmockMagics(Magics):
                 f"%chatmock: unknown subcommand {name!r}; one of {', '.join(self._handlers)}"
             )
         holder, handler = self._handlers[name]
-        parser: MagicArgumentParser = holder.parser
+        parser = holder.parser
         parser.prog = f"%chatmock {name}"
         if {"-h", "--help"} & set(_split(rest)):
             print(parser.format_help())
@@ -218,7 +223,7 @@ class ChatmockMagics(Magics):
         parse_argstring(_no_options, line)
         return self.server.status()
 
-    def _do_login(self, line: str, cell: str | None) -> LoginWidget:
+    def _do_login(self, line: str, cell: str | None) -> None:
         args = parse_argstring(_login, line)
 
         def reload() -> None:
@@ -229,7 +234,6 @@ class ChatmockMagics(Magics):
         self.last_login = widget
         display(widget)
         widget.start()
-        return None  # type: ignore[return-value]
 
     def _do_compare(self, line: str, cell: str | None) -> Any:
         args = parse_argstring(_compare, line)
@@ -263,7 +267,7 @@ class ChatmockMagics(Magics):
             )
             self.last_inspection = result
             if args.out:
-                self.shell.user_ns[args.out] = result
+                self.ipython.user_ns[args.out] = result
             if handle is not None and not args.background:
                 # The final table, as HTML and text too, for frontends without widgets.
                 handle.update(_Bundle(view, result))
@@ -311,7 +315,7 @@ class ChatmockMagics(Magics):
 class _Bundle:
     """A live widget with the final result's HTML and text beside it."""
 
-    def __init__(self, widget: Any, result: Any) -> None:
+    def __init__(self, widget: InspectorView, result: Displayable) -> None:
         self._widget = widget
         self._result = result
 

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from chatmock_lab.core import ChatRequest, EmbeddingRequest, Event
-
-
-@dataclass(slots=True, frozen=True)
-class ModelInfo:
-    id: str
-    owned_by: str
-    created: int = 0
-    display_name: str | None = None
-    context_window: int | None = None
-    max_output_tokens: int | None = None
+from chatmock_lab.core import ChatRequest, EmbeddingRequest, Event, ModelInfo
 
 
 @dataclass(slots=True)
@@ -43,8 +33,52 @@ class Provider(Protocol):
         silent downgrade: a name the provider cannot serve is passed on unchanged."""
         ...
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]: ...
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult: ...
 
     async def aclose(self) -> None: ...
+
+
+# Capabilities some providers have. The server asks for a capability (`isinstance`
+# against these protocols), never for a provider class.
+
+
+@dataclass(slots=True, frozen=True)
+class ClientToken:
+    """A credential a provider can hand to a tool that calls the upstream itself."""
+
+    token: str = field(repr=False)
+    expires_at: float
+
+
+@runtime_checkable
+class ReportsUsage(Protocol):
+    """A provider that can say how much of its account's quota is used (`GET /usage`)."""
+
+    async def usage(self) -> dict[str, object]: ...
+
+
+@runtime_checkable
+class IssuesClientToken(Protocol):
+    """A provider that hands out its current upstream token (`GET /token`)."""
+
+    async def client_token(self) -> ClientToken: ...
+
+
+@dataclass(slots=True, frozen=True)
+class RequestHint:
+    """A per-request choice a client may make for one provider: read from the query
+    parameter `query` or the header `header`, and put into the canonical request's
+    `extensions[extension]` (Qwen's conversation id, for example)."""
+
+    extension: str
+    query: str | None = None
+    header: str | None = None
+
+
+@runtime_checkable
+class TakesRequestHints(Protocol):
+    """A provider that reads per-request hints from the client's HTTP request."""
+
+    request_hints: tuple[RequestHint, ...]

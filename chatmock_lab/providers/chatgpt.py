@@ -12,22 +12,25 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 import httpx
 
-from chatmock_lab.auth.chatgpt import ChatGPTCredentials
-from chatmock_lab.auth.store import TokenStore
+from chatmock_lab.auth.chatgpt import ChatGPTCredentials, default_issuer
+from chatmock_lab.auth.stand_ins import ReplayChatGPTCredentials
+from chatmock_lab.auth.store import TokenStore, chatmock_home, codex_auth_path
 from chatmock_lab.core import (
     ChatRequest,
     EmbeddingRequest,
     Event,
     ProxyError,
     ReasoningConfig,
+    Trace,
 )
 from chatmock_lab.dialects import responses
-from chatmock_lab.providers import chatgpt_identity
+from chatmock_lab.identity import chatgpt as chatgpt_identity
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
+from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream, JSONStream
 
 logger = logging.getLogger(__name__)
@@ -97,17 +100,23 @@ class ChatGPTProvider:
         )
         return headers, tokens.access_token
 
-    async def _open(self, url: str, body: object, session: str) -> httpx.Response:
+    async def _open(
+        self, url: str, body: object, session: str, trace: Trace | None = None
+    ) -> httpx.Response:
         headers, access_token = await self._headers(session)
         try:
-            response = await self.http.open("POST", url, headers=headers, json_body=body)
+            response = await self.http.open(
+                "POST", url, headers=headers, json_body=body, trace=trace
+            )
         except ProxyError as error:
             if error.status != 401:
                 raise
             # One refresh and one retry: the token may have been revoked or rotated.
             await self.credentials.after_unauthorized(access_token)
             headers, _ = await self._headers(session)
-            response = await self.http.open("POST", url, headers=headers, json_body=body)
+            response = await self.http.open(
+                "POST", url, headers=headers, json_body=body, trace=trace
+            )
         self._note_usage(response.headers)
         return response
 
@@ -128,13 +137,15 @@ class ChatGPTProvider:
             reasoning = dataclasses.replace(base, effort=suffix_effort)
         return dataclasses.replace(request, model=model, reasoning=reasoning)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         upstream = self.prepare(request)
         session = _session_key(upstream)
         body, dropped = responses.build_upstream_request(upstream, prompt_cache_key=session)
         for note in dropped:
             logger.debug("chatgpt: not carried over: %s", note)
-        response = await self._open(f"{self.base_url}/responses", body, session)
+        response = await self._open(
+            f"{self.base_url}/responses", body, session, trace=request.trace
+        )
         async for event in self.http.relay(response, self._events(response)):
             yield event
 
@@ -182,3 +193,32 @@ class ChatGPTProvider:
             kind="invalid_request",
             param="model",
         )
+
+
+def create(name: str, context: ProviderContext) -> ChatGPTProvider:
+    """The registry's factory: the stored login (or Codex CLI's), refreshed through
+    the auth transport; a replay gets stand-in credentials and no usage store, since
+    replayed quota headers are not this account's."""
+    env = context.env
+    # Codex's error bodies (`detail`, quota resets) read differently from OpenAI's.
+    http = context.http_upstream(
+        name,
+        error_parser=lambda payload, status: responses.upstream_error(
+            payload, status, now=time.time()
+        ),
+    )
+    if context.replaying:
+        return ChatGPTProvider(env, http, ReplayChatGPTCredentials())  # type: ignore[arg-type]
+    credentials = ChatGPTCredentials(
+        TokenStore.default(env),
+        issuer=default_issuer(env),
+        transport=context.auth_transport,
+        codex_auth_path=codex_auth_path(env),
+    )
+    usage = TokenStore(chatmock_home(env) / "usage.json")
+    return ChatGPTProvider(env, http, credentials, usage_store=usage)
+
+
+def secret_variables(name: str) -> list[str]:
+    # The login lives in the token store, not in the environment.
+    return []

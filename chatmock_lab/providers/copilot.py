@@ -2,7 +2,7 @@
 
 The GitHub token from `chatmock-lab login copilot` is exchanged for short-lived
 Copilot tokens (refreshed before expiry and once on a 401); requests carry an editor's
-headers (`providers/copilot_identity.py`). Claude model names are mapped to Copilot's
+headers (`identity/copilot.py`). Claude model names are mapped to Copilot's
 ids through its live model list, never to an older model.
 """
 
@@ -11,14 +11,17 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 
 import httpx
 
-from chatmock_lab.auth.github import CopilotCredentials, copilot_usage
+from chatmock_lab.auth.github import CopilotCredentials, GitHubEndpoints
+from chatmock_lab.auth.stand_ins import ReplayCopilotCredentials
+from chatmock_lab.auth.store import TokenStore
 from chatmock_lab.core import ChatRequest, Event, ProxyError
-from chatmock_lab.providers import copilot_identity
-from chatmock_lab.providers.base import ModelInfo
+from chatmock_lab.identity import copilot as copilot_identity
+from chatmock_lab.providers.base import ClientToken, ModelInfo
+from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream
 from chatmock_lab.providers.openai_compatible import OpenAICompatibleProvider, UpstreamSpec
 
@@ -51,7 +54,10 @@ def copilot_model_id(requested: str, available: list[str]) -> str:
 
 class CopilotProvider(OpenAICompatibleProvider):
     def __init__(
-        self, env: Mapping[str, str], http: HttpUpstream, credentials: CopilotCredentials
+        self,
+        env: Mapping[str, str],
+        http: HttpUpstream,
+        credentials: CopilotCredentials,
     ) -> None:
         super().__init__(SPEC, env, http)
         self.name = "copilot"
@@ -92,14 +98,38 @@ class CopilotProvider(OpenAICompatibleProvider):
 
     async def usage(self) -> dict[str, object]:
         """Copilot's quota for the signed-in account, as GitHub reports it."""
-        github_token = await self.credentials.github_token()
-        async with httpx.AsyncClient(timeout=30.0) as http:
-            return await copilot_usage(http, self.credentials.endpoints, github_token)
+        # GitHub's own API, called like the login: through the auth transport.
+        return await self.credentials.usage()
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def client_token(self) -> ClientToken:
+        """The current Copilot token, for tools that call Copilot themselves."""
+        current = await self.credentials.current()
+        return ClientToken(token=current.token, expires_at=current.expires_at)
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         if request.model.startswith("claude"):
             available = [m.id for m in await self.models()]
             model = copilot_model_id(request.model, available)
             request = dataclasses.replace(request, model=model)
         async for event in super().stream(request):
             yield event
+
+
+def create(name: str, context: ProviderContext) -> CopilotProvider:
+    """The registry's factory: the stored GitHub login, exchanged for Copilot tokens
+    through the auth transport; a replay gets a stand-in token that never expires."""
+    env = context.env
+    kind = ReplayCopilotCredentials if context.replaying else CopilotCredentials
+    credentials = kind(
+        TokenStore.default(env),
+        endpoints=GitHubEndpoints.from_env(env),
+        transport=context.auth_transport,
+        account_type=env.get("CHATMOCK_COPILOT_ACCOUNT_TYPE") or "individual",
+        env=env,
+    )
+    return CopilotProvider(env, context.http_upstream(name), credentials)
+
+
+def secret_variables(name: str) -> list[str]:
+    # The login lives in the token store, not in the environment.
+    return []

@@ -19,11 +19,12 @@ from typing import Any
 import httpx
 
 from chatmock_lab.cassettes.transport import PROVIDER_EXTENSION
-from chatmock_lab.core import Error, Event, ProxyError
+from chatmock_lab.core import Error, Event, ProxyError, Trace
 from chatmock_lab.dialects.openai import upstream_error
 from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
-from chatmock_lab.redact import redactor
+from chatmock_lab.redact import Redactor, app_redactor
 from chatmock_lab.sse import SSEDecoder, SSEEvent
+from chatmock_lab.taps import TAP_EXTENSION
 
 logger = logging.getLogger("chatmock_lab.upstream")
 
@@ -39,7 +40,12 @@ class Timeouts:
     first_byte: float = 300.0
 
 
-def _loggable(body: Any) -> str:
+# Where `open` leaves the deadline for the first line of the body: one first-byte
+# budget covers the headers and the first line together.
+_FIRST_BYTE_DEADLINE = "chatmock_lab.first_byte_deadline"
+
+
+def _loggable(body: Any, redactor: Redactor) -> str:
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
     if len(text) > _LOG_BODY_LIMIT:
         text = text[:_LOG_BODY_LIMIT] + f"... ({len(text)} characters)"
@@ -104,14 +110,16 @@ class HttpUpstream:
         *,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
-        error_parser: Callable[[Any, int], ProxyError] = upstream_error,
+        error_parser: Callable[[Any, int], ProxyError] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.name = name
         # Where requests really go: the network, or a cassette that records or replays.
         self.transport = transport
         # How this upstream's error bodies read (OpenAI's envelope, Codex's `detail`, ...).
-        self.error_parser = error_parser
+        self.error_parser = error_parser or upstream_error
+        self.redactor = redactor or app_redactor()
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self._client: httpx.AsyncClient | None = None
@@ -140,17 +148,22 @@ class HttpUpstream:
         *,
         headers: Mapping[str, str],
         json_body: Any = None,
+        trace: Trace | None = None,
     ) -> httpx.Response:
         """A response with a status below 400 whose body is not read yet (the caller
-        closes it). Retryable failures are retried; the rest raise `ProxyError`."""
+        closes it). Retryable failures are retried; the rest raise `ProxyError`.
+        `trace` (the request's, when someone watches it) travels to the transport."""
+        extensions: dict[str, Any] = {PROVIDER_EXTENSION: self.name}
+        if trace is not None:
+            extensions[TAP_EXTENSION] = trace
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "-> %s %s %s headers=%s body=%s",
                 self.name,
                 method,
                 url,
-                redactor.headers(headers),
-                _loggable(json_body) if json_body is not None else "-",
+                self.redactor.headers(headers),
+                _loggable(json_body, self.redactor) if json_body is not None else "-",
             )
         attempt = 0
         while True:
@@ -160,8 +173,9 @@ class HttpUpstream:
                 url,
                 headers=headers,
                 json=json_body,
-                extensions={PROVIDER_EXTENSION: self.name},
+                extensions=extensions,
             )
+            deadline = time.monotonic() + self.timeouts.first_byte
             try:
                 response = await asyncio.wait_for(
                     self.client.send(request, stream=True), self.timeouts.first_byte
@@ -189,6 +203,7 @@ class HttpUpstream:
                 continue
             if response.status_code < 400:
                 logger.debug("<- %s %s", self.name, response.status_code)
+                response.extensions[_FIRST_BYTE_DEADLINE] = deadline
                 return response
             raw = await response.aread()
             await response.aclose()
@@ -201,7 +216,9 @@ class HttpUpstream:
             if header is not None:
                 # The header wins; without one, keep what the body said (a quota's reset time).
                 error.retry_after = header
-            logger.debug("<- %s %s %s", self.name, response.status_code, _loggable(payload))
+            logger.debug(
+                "<- %s %s %s", self.name, response.status_code, _loggable(payload, self.redactor)
+            )
             if response.status_code in RETRYABLE_STATUSES:
                 delay = self.retry.delay(attempt, error.retry_after)
                 if delay is not None:
@@ -273,11 +290,16 @@ class HttpUpstream:
             await asyncio.wait_for(consume(), timeout)
 
     async def lines(self, response: httpx.Response) -> AsyncIterator[str]:
-        """The response's lines; the first must come within the first-byte timeout, later
-        ones may take as long as they take. Logged (masked) in verbose mode."""
+        """The response's lines; the first must come within the first-byte timeout (what is
+        left of it after the headers), later ones may take as long as they take. Logged
+        (masked) in verbose mode."""
         iterator = response.aiter_lines()
+        deadline = response.extensions.get(_FIRST_BYTE_DEADLINE)
+        budget = self.timeouts.first_byte
+        if deadline is not None:
+            budget = max(0.0, deadline - time.monotonic())
         try:
-            first = await asyncio.wait_for(anext(iterator), self.timeouts.first_byte)
+            first = await asyncio.wait_for(anext(iterator), budget)
         except StopAsyncIteration:
             return
         except asyncio.TimeoutError:
@@ -289,9 +311,9 @@ class HttpUpstream:
             ) from None
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:
-            logger.debug("<- %s | %s", self.name, redactor.text(first))
+            logger.debug("<- %s | %s", self.name, self.redactor.text(first))
         yield first
         async for line in iterator:
             if debug and line:
-                logger.debug("<- %s | %s", self.name, redactor.text(line))
+                logger.debug("<- %s | %s", self.name, self.redactor.text(line))
             yield line

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +37,11 @@ from chatmock_lab.core import (
     ToolCallStart,
     ToolResultPart,
     Usage,
+    arguments_json,
 )
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
-from chatmock_lab.providers.scenario import Reply, Scenario
+from chatmock_lab.providers.context import ProviderContext
+from chatmock_lab.providers.scenario import Reply, Scenario, load_scenario
 from chatmock_lab.providers.schema_sample import sample_from_schema
 
 MOCK_MODELS = ("mock", "mock-reasoning", "mock-embedding")
@@ -153,7 +155,7 @@ class MockProvider:
                 _PlannedCall(
                     id=f"call_{digest[:12]}{i}",
                     name=call.name,
-                    arguments=tokens.arguments_json(
+                    arguments=arguments_json(
                         call.arguments
                         if call.arguments is not None
                         else self._sample_arguments(request, call.name)
@@ -195,7 +197,7 @@ class MockProvider:
             arguments = self._sample_arguments(request, name)
             plan.calls = [
                 _PlannedCall(
-                    id=f"call_{digest[:24]}", name=name, arguments=tokens.arguments_json(arguments)
+                    id=f"call_{digest[:24]}", name=name, arguments=arguments_json(arguments)
                 )
             ]
             return
@@ -235,7 +237,7 @@ class MockProvider:
 
     # ------------------------------------------------------------------ streaming
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         plan = self.plan(request)
         input_tokens = await tokens.count_request_off_loop(request)
         # Prompt usage first, as real upstreams report it (Anthropic's message_start).
@@ -305,3 +307,21 @@ def embedding_vector(text: str, dimensions: int) -> list[float]:
     vector = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
     norm = math.sqrt(sum(v * v for v in vector)) or 1.0
     return [v / norm for v in vector]
+
+
+def create(name: str, context: ProviderContext) -> MockProvider:
+    """The registry's factory: mock options and the scenario file come from settings
+    (a bad scenario fails here, at startup, not at the first request)."""
+    settings = context.settings
+    scenario = load_scenario(settings.scenario) if settings.scenario else None
+    return MockProvider(
+        MockOptions(
+            chunk_chars=settings.mock_chunk_chars,
+            delay_ms=settings.mock_delay_ms,
+            scenario=scenario,
+        )
+    )
+
+
+def secret_variables(name: str) -> list[str]:
+    return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from chatmock_lab.dialects.openai import (
     events_from_completion,
 )
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
+from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream, JSONStream
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,10 @@ class OpenAICompatibleProvider:
         self, method: str, path: str, *, request: ChatRequest | None = None, body: object = None
     ) -> httpx.Response:
         base, headers = await self._target(request)
-        return await self.http.open(method, f"{base}{path}", headers=headers, json_body=body)
+        trace = request.trace if request is not None else None
+        return await self.http.open(
+            method, f"{base}{path}", headers=headers, json_body=body, trace=trace
+        )
 
     def _max_tokens_field(self, model: str) -> str:
         return self.max_tokens_field
@@ -157,7 +161,7 @@ class OpenAICompatibleProvider:
         usage = payload.get("usage") or {}
         return EmbeddingResult(vectors=vectors, input_tokens=int(usage.get("prompt_tokens") or 0))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         body, dropped = build_upstream_request(
             request, max_tokens_field=self._max_tokens_field(request.model)
         )
@@ -190,3 +194,15 @@ class OpenAICompatibleProvider:
             return
         for event in parser.close():
             yield event
+
+
+def create(name: str, context: ProviderContext) -> OpenAICompatibleProvider:
+    """The registry's factory for `grok`, `openrouter` and `openai`."""
+    spec = SPECS[name]
+    return OpenAICompatibleProvider(spec, context.env, context.http_upstream(name))
+
+
+def secret_variables(name: str) -> list[str]:
+    # Every key variable, whichever of them is asked for: a key set for one named
+    # provider is still a secret when another one is running.
+    return [spec.key_variable for spec in SPECS.values()]

@@ -51,12 +51,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 
-from chatmock_lab.config import Settings
 from chatmock_lab.core import (
     ChatRequest,
     EmbeddingRequest,
@@ -70,8 +69,8 @@ from chatmock_lab.core import (
     Usage,
 )
 from chatmock_lab.dialects.openai import build_upstream_request
-from chatmock_lab.providers import http_upstream
-from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
+from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, RequestHint
+from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream, JSONStream
 from chatmock_lab.redact import redactor
 
@@ -172,6 +171,11 @@ class QwenProvider:
     """chat.qwen.ai's web chat as a provider. Building it reads only the environment;
     missing credentials are reported when a request comes."""
 
+    # Qwen's web chat keeps conversations by id; a client may name one per request.
+    request_hints = (
+        RequestHint(extension=CHAT_ID_EXTENSION, query="chat_id", header="x-qwen-chat-id"),
+    )
+
     def __init__(self, env: Mapping[str, str], http: HttpUpstream) -> None:
         self.name = "qwen"
         self.base_url = (env.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).rstrip("/")
@@ -182,12 +186,12 @@ class QwenProvider:
         self._chat_id = (env.get(CHAT_ID_VARIABLE) or "").strip() or None
         self.default_model = (env.get(MODEL_VARIABLE) or "").strip() or DEFAULT_MODEL
         # Masked in every log from now on: the whole cookie string and each value in it.
+        # They are the account's credentials (a saved login, like the token store's),
+        # so the process's redactor holds them, which every app's consults.
         redactor.add(self._token, self._cookies)
         if self._cookies is not None:
             redactor.add(*(part.partition("=")[2].strip() for part in self._cookies.split(";")))
         self.http = http
-        # Qwen's error bodies (`{"success": false, "data": {...}}`) read differently.
-        self.http.error_parser = _http_error
 
     def __repr__(self) -> str:
         # Never the token or the cookies: reprs end up in logs and tracebacks.
@@ -218,7 +222,7 @@ class QwenProvider:
             param="model",
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         headers = self._credentials()
         chat_id = self._chat_id_for(request)
         headers |= {
@@ -231,7 +235,9 @@ class QwenProvider:
         for note in dropped:
             logger.debug("%s: not carried over: %s", self.name, note)
         url = f"{self.base_url}{_PATH}?chat_id={chat_id}"
-        response = await self.http.open("POST", url, headers=headers, json_body=body)
+        response = await self.http.open(
+            "POST", url, headers=headers, json_body=body, trace=request.trace
+        )
         async for event in self.http.relay(response, self._answer(response)):
             yield event
 
@@ -423,13 +429,19 @@ class _QwenStream:
         return content[len(seen) :]
 
 
-def create(
-    settings: Settings,
-    env: Mapping[str, str],
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> QwenProvider:
-    """The registry's factory for the `qwen` provider."""
-    return QwenProvider(env, http_upstream("qwen", settings, transport))
+def create(name: str, context: ProviderContext) -> QwenProvider:
+    """The registry's factory: a session saved by `chatmock-lab login qwen` fills in what
+    the environment lacks."""
+    from chatmock_lab.accounts import qwen_environment
+
+    return QwenProvider(
+        qwen_environment(context.env),
+        context.http_upstream(name, error_parser=_http_error),
+    )
+
+
+def secret_variables(name: str) -> list[str]:
+    return [AUTH_TOKEN_VARIABLE, COOKIES_VARIABLE]
 
 
 def _uuid(value: object, source: str) -> str:

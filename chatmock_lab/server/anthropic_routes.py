@@ -8,9 +8,8 @@ from quart import Blueprint, Response, request
 
 from chatmock_lab import tokens
 from chatmock_lab.dialects import anthropic
-from chatmock_lab.dialects.fields import decode_json_body
-from chatmock_lab.server.dispatch import keepalive_seconds, open_stream
-from chatmock_lab.server.responses import collect_events, json_response, render_events, sse_response
+from chatmock_lab.server.dispatch import open_stream, read_json
+from chatmock_lab.server.responses import json_response, sse_response
 
 blueprint = Blueprint("anthropic", __name__)
 
@@ -22,25 +21,25 @@ def _beta_features() -> list[str]:
 
 @blueprint.post("/messages")
 async def messages() -> Response:
-    body = decode_json_body(await request.get_data(cache=False))
+    body = await read_json()
     chat, options = anthropic.parse_request(body, beta=_beta_features())
-    events = await open_stream(chat, dropped=options.dropped)
+    opened = await open_stream(chat, dropped=options.dropped)
     ident = f"msg_{uuid.uuid4().hex[:24]}"
     if options.stream:
         renderer = anthropic.MessageStreamRenderer(
-            id=ident, model=chat.model, include_thinking=options.include_thinking
+            id=ident, model=opened.model, include_thinking=options.include_thinking
         )
-        return sse_response(render_events(events, renderer, keepalive=keepalive_seconds()))
-    response = await collect_events(events)
+        return sse_response(opened.render(renderer), tap=opened.tap)
+    response = await opened.collect()
     return json_response(
         anthropic.render_response(
-            response, id=ident, model=chat.model, include_thinking=options.include_thinking
+            response, id=ident, model=opened.model, include_thinking=options.include_thinking
         )
     )
 
 
 @blueprint.post("/messages/count_tokens")
 async def count_tokens() -> Response:
-    body = decode_json_body(await request.get_data(cache=False))
+    body = await read_json()
     chat, _ = anthropic.parse_request(body, beta=_beta_features(), count_only=True)
     return json_response({"input_tokens": await tokens.count_request_off_loop(chat)})

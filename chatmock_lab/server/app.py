@@ -8,14 +8,16 @@ import logging
 import os
 from collections.abc import Mapping
 
+import httpx
 from quart import Quart, Response, request
+from quart.wrappers.response import DataBody
 
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.config import Settings
 from chatmock_lab.core import ProxyError
 from chatmock_lab.limits import Approver, Gate, RateLimiter, TerminalApprover
-from chatmock_lab.providers import Provider, create_provider, secret_variables
-from chatmock_lab.redact import redactor
+from chatmock_lab.providers import Provider, secret_variables
+from chatmock_lab.redact import app_redactor
 from chatmock_lab.server import (
     admin_routes,
     anthropic_routes,
@@ -23,9 +25,9 @@ from chatmock_lab.server import (
     model_routes,
     openai_routes,
 )
+from chatmock_lab.server.dispatch import request_tap
 from chatmock_lab.server.errors import install_error_handlers
 from chatmock_lab.server.state import ServerState, attach_state, server_state
-from chatmock_lab.taps import TAP_HEADER, current_tap
 from chatmock_lab.tokens import get_encoding
 
 logger = logging.getLogger(__name__)
@@ -53,15 +55,17 @@ def create_app(
     provider: Provider | None = None,
     env: Mapping[str, str] | None = None,
     approver: Approver | None = None,
+    auth_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Quart:
     """A ready-to-serve app. `provider` replaces the one named in the settings; `env` is
     where provider credentials and base URLs are read (default: the process
     environment); `approver` is asked before each upstream request (default: the
-    terminal when `settings.manual`)."""
+    terminal when `settings.manual`); `auth_transport` carries login and token calls
+    (default: the network)."""
     settings = settings or Settings()
     env = os.environ if env is None else env
-    for variable in secret_variables():
-        redactor.add(env.get(variable))
+    redactor = app_redactor()
+    redactor.add(*(env.get(variable) for variable in secret_variables()))
     redactor.add(settings.api_key)
     app = Quart("chatmock_lab")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -75,6 +79,8 @@ def create_app(
         rate_limiter=RateLimiter(settings.rate_limit, wait=settings.wait),
         approver=approver or (TerminalApprover() if settings.manual else None),
         given=frozenset() if provider is None else frozenset({settings.provider}),
+        redactor=redactor,
+        auth_transport=auth_transport,
     )
     matching = MatchOptions(allow_playback_repeats=settings.allow_playback_repeats).ignoring(
         settings.match_ignore
@@ -91,7 +97,7 @@ def create_app(
             matching=matching,
         )
     # Fail at startup, not at the first request, on an unknown provider or bad scenario.
-    default = provider or create_provider(settings.provider, settings, env, state.deck)
+    default = provider or state.build_provider(settings.provider)
     state.providers[settings.provider] = default
     attach_state(app.extensions, state)
 
@@ -113,20 +119,18 @@ def create_app(
     install_error_handlers(app)
 
     @app.before_request
-    async def _attach_tap() -> None:
-        tap_id = request.headers.get(TAP_HEADER)
-        tap = server_state().taps.get(tap_id) if tap_id else None
+    async def _start_tap() -> None:
+        tap = request_tap()
         if tap is not None:
             tap.begin()
-            current_tap.set(tap)
 
     @app.after_request
     async def _count(response: Response) -> Response:
         server_state().requests_served += 1
-        tap = current_tap.get()
-        if tap is not None and not getattr(response, "chatmock_streamed", False):
+        tap = request_tap()
+        if tap is not None and isinstance(response.response, DataBody):
             # A whole body (JSON, or an error) is one chunk; streams note their own.
-            tap.add("client", await response.get_data())
+            tap.add("client", await response.get_data(as_text=False))
             tap.end()
         if settings.verbose:
             logger.debug("%s %s -> %s", request.method, request.path, response.status_code)
@@ -149,14 +153,14 @@ def create_app(
     @app.before_request
     async def _log_request() -> None:
         if settings.verbose and logger.isEnabledFor(logging.DEBUG):
-            redactor.add_from_headers(request.headers)
+            redactor.add_from_headers(dict(request.headers))
             body = await request.get_data(as_text=True)
             logger.debug(
                 "%s %s headers=%s body=%s",
                 request.method,
                 request.full_path.rstrip("?"),
-                redactor.headers(request.headers),
-                redactor.text(body[:65536]) or "-",
+                redactor.headers(dict(request.headers)),
+                redactor.text(str(body)[:65536]) or "-",
             )
 
     @app.before_serving

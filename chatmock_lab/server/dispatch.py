@@ -1,48 +1,108 @@
 """From a canonical request to a running event stream: the one path every dialect takes.
 
-Provider choice, model mapping, approval, the Gate (held for the whole stream), the rate
-limit, then the provider; the first event is awaited so that a failure before any
-output becomes an HTTP error in the caller's dialect.
+Provider choice, model mapping, per-request hints, approval, the Gate (held for the
+whole stream), the rate limit, then the provider; the first event is awaited so that a
+failure before any output becomes an HTTP error in the caller's dialect.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
 
 from quart import request
 
-from chatmock_lab.core import ChatRequest, Event, ProxyError
+from chatmock_lab.core import ChatRequest, ChatResponse, Event, ProxyError
+from chatmock_lab.dialects.fields import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
-from chatmock_lab.providers import Provider
-from chatmock_lab.server.responses import aclose_events, prime
+from chatmock_lab.providers import Provider, TakesRequestHints
+from chatmock_lab.redact import Redactor
+from chatmock_lab.server.responses import StreamRenderer, collect_events, prime, render_events
 from chatmock_lab.server.state import ServerState, server_state
+from chatmock_lab.taps import TAP_HEADER, Tap
 
 logger = logging.getLogger(__name__)
+
+
+async def read_json() -> object:
+    """The request's JSON body (a clear 400 naming the problem when it is not JSON)."""
+    return decode_json_body(await request.get_data(cache=False))
 
 
 def select_provider(model: str) -> tuple[Provider, str]:
     return server_state().select(model, request.args.get("provider"))
 
 
-async def open_stream(
-    chat: ChatRequest, *, dropped: list[str] | None = None
-) -> AsyncIterator[Event]:
+def request_tap() -> Tap | None:
+    """The tap the current request asked to be copied to (`x-chatmock-tap`), if any."""
+    tap_id = request.headers.get(TAP_HEADER)
+    return server_state().taps.get(tap_id) if tap_id else None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedStream:
+    """A provider's stream, started: its events, the model name the provider answers
+    as, and the tap watching it (if any), which the renderer is handed explicitly."""
+
+    events: AsyncGenerator[Event, None]
+    model: str
+    tap: Tap | None
+    keepalive: float
+    redactor: Redactor
+
+    def render(self, renderer: StreamRenderer) -> AsyncIterator[bytes]:
+        """The dialect's frames for these events (keep-alives on silence)."""
+        return render_events(
+            self.events,
+            renderer,
+            redactor=self.redactor,
+            keepalive=self.keepalive,
+            tap=self.tap,
+        )
+
+    async def collect(self) -> ChatResponse:
+        return await collect_events(self.events)
+
+
+def _with_hints(provider: Provider, chat: ChatRequest) -> dict[str, object]:
+    """The request's extensions with the provider's per-request hints added."""
+    extensions = dict(chat.extensions)
+    if isinstance(provider, TakesRequestHints):
+        for hint in provider.request_hints:
+            value = (request.args.get(hint.query) if hint.query else None) or (
+                request.headers.get(hint.header) if hint.header else None
+            )
+            if value:
+                extensions[hint.extension] = value
+    return extensions
+
+
+async def open_stream(chat: ChatRequest, *, dropped: list[str] | None = None) -> OpenedStream:
+    """Start `chat` on its provider. The caller's request is not changed: the provider
+    gets a copy with its own model name, hints and the request's tap."""
     state = server_state()
     for note in dropped or ():
         logger.debug("not carried over: %s", note)
     provider, model = select_provider(chat.model)
-    # Qwen's web chat keeps conversations by id; a client may name one per request.
-    chat_id = request.args.get("chat_id") or request.headers.get("x-qwen-chat-id")
-    if chat_id:
-        chat.extensions["qwen-chat-id"] = chat_id
-    chat.model = provider.map_model(model)
-    return await prime(_guarded(state, provider, chat))
+    tap = request_tap()
+    upstream = dataclasses.replace(
+        chat,
+        model=provider.map_model(model),
+        extensions=_with_hints(provider, chat),
+        trace=tap,
+    )
+    events = await prime(_guarded(state, provider, upstream))
+    return OpenedStream(
+        events, upstream.model, tap, state.settings.keepalive_seconds, state.redactor
+    )
 
 
 async def _guarded(
     state: ServerState, provider: Provider, chat: ChatRequest
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     # Everything runs inside the generator, so that a generator closed before it started
     # holds nothing, and one closed at any later point releases its permit.
     if state.approver is not None:
@@ -54,12 +114,9 @@ async def _guarded(
     permit = await state.gate.acquire()
     try:
         await state.rate_limiter.admit()
-        events = provider.stream(chat)
-        try:
+        async with aclosing(provider.stream(chat)) as events:
             async for event in events:
                 yield event
-        finally:
-            await aclose_events(events)
     finally:
         permit.release()
 
@@ -68,7 +125,3 @@ def _last_text(chat: ChatRequest) -> str:
     last = chat.last_user_message()
     text = last.text() if last is not None else ""
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def keepalive_seconds() -> float:
-    return server_state().settings.keepalive_seconds

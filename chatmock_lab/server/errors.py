@@ -7,26 +7,17 @@ path or a 413 raised before any route ran answers in the shape the client expect
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.core import ProxyError, kind_for_status
-from chatmock_lab.dialects import anthropic, gemini, openai
-from chatmock_lab.redact import redactor
+from chatmock_lab.dialects import DIALECTS
 from chatmock_lab.server.responses import json_response
+from chatmock_lab.server.state import server_state
 
 logger = logging.getLogger(__name__)
 
-ErrorRenderer = Callable[[ProxyError], tuple[int, dict[str, Any]]]
-
-_RENDERERS: dict[str, ErrorRenderer] = {
-    "openai": openai.render_error,
-    "anthropic": anthropic.render_error,
-    "gemini": gemini.render_error,
-}
 _GEMINI_METHODS = (":generateContent", ":streamGenerateContent", ":countTokens")
 
 
@@ -48,8 +39,8 @@ def dialect_for_request() -> str:
 
 
 def error_response(error: ProxyError, dialect: str | None = None) -> Response:
-    renderer = _RENDERERS[dialect or dialect_for_request()]
-    status, body = renderer(redactor.error(error))
+    renderer = DIALECTS[dialect or dialect_for_request()].render_error
+    status, body = renderer(server_state().redactor.error(error))
     headers = {}
     if error.retry_after is not None:
         headers["retry-after"] = str(max(0, round(error.retry_after)))
@@ -82,6 +73,8 @@ def _from_http_exception(exc: HTTPException) -> ProxyError:
 def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(ProxyError)
     async def _proxy_error(error: ProxyError) -> Response:
+        # Masked before it is logged: upstreams sometimes echo the credentials they got.
+        error = server_state().redactor.error(error)
         logger.info("%s %s -> %s %s", request.method, request.path, error.status, error.message)
         return error_response(error)
 

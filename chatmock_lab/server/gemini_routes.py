@@ -10,15 +10,9 @@ from quart import Blueprint, Response, request
 from chatmock_lab import tokens
 from chatmock_lab.core import InvalidRequest, ProxyError
 from chatmock_lab.dialects import gemini
-from chatmock_lab.dialects.fields import decode_json_body, expect_object
-from chatmock_lab.server.dispatch import keepalive_seconds, open_stream
-from chatmock_lab.server.responses import (
-    collect_events,
-    json_response,
-    render_events,
-    sse_response,
-    stream_response,
-)
+from chatmock_lab.dialects.fields import expect_object
+from chatmock_lab.server.dispatch import open_stream, read_json
+from chatmock_lab.server.responses import json_response, sse_response, stream_response
 
 blueprint = Blueprint("gemini", __name__)
 
@@ -30,7 +24,7 @@ async def model_method(target: str) -> Response:
         raise ProxyError(
             f"Unknown path: POST {request.path} (expected models/MODEL:METHOD)", kind="not_found"
         )
-    body = decode_json_body(await request.get_data(cache=False))
+    body = await read_json()
     if method == "generateContent":
         return await _generate(body, model, stream=False)
     if method == "streamGenerateContent":
@@ -46,21 +40,21 @@ async def model_method(target: str) -> Response:
 
 async def _generate(body: object, model: str, *, stream: bool) -> Response:
     chat, options = gemini.parse_request(body, model=model)
-    events = await open_stream(chat, dropped=options.dropped)
+    opened = await open_stream(chat, dropped=options.dropped)
     ident = uuid.uuid4().hex[:22]
     if stream:
         sse = request.args.get("alt") == "sse"
         renderer = gemini.GenerateStreamRenderer(
-            id=ident, model=chat.model, include_thoughts=options.include_thoughts, sse=sse
+            id=ident, model=opened.model, include_thoughts=options.include_thoughts, sse=sse
         )
-        frames = render_events(events, renderer, keepalive=keepalive_seconds())
+        frames = opened.render(renderer)
         if sse:
-            return sse_response(frames)
-        return stream_response(frames, "application/json; charset=utf-8")
-    response = await collect_events(events)
+            return sse_response(frames, tap=opened.tap)
+        return stream_response(frames, "application/json; charset=utf-8", tap=opened.tap)
+    response = await opened.collect()
     return json_response(
         gemini.render_response(
-            response, id=ident, model=chat.model, include_thoughts=options.include_thoughts
+            response, id=ident, model=opened.model, include_thoughts=options.include_thoughts
         )
     )
 

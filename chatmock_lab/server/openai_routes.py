@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 
-from quart import Blueprint, Response, request, stream_with_context
+from quart import Blueprint, Response, stream_with_context
 
 from chatmock_lab.core import ChatRequest, ChatResponse, Event
 from chatmock_lab.dialects import openai
-from chatmock_lab.dialects.fields import decode_json_body
-from chatmock_lab.server.dispatch import keepalive_seconds, open_stream, select_provider
-from chatmock_lab.server.responses import collect_events, json_response, render_events, sse_response
+from chatmock_lab.server.dispatch import open_stream, read_json, select_provider
+from chatmock_lab.server.responses import json_response, render_events, sse_response
+from chatmock_lab.server.state import server_state
 
 blueprint = Blueprint("openai", __name__)
-
-
-async def read_json() -> object:
-    return decode_json_body(await request.get_data(cache=False))
 
 
 def _new_id(prefix: str) -> str:
@@ -28,24 +25,26 @@ def _new_id(prefix: str) -> str:
 @blueprint.post("/chat/completions")
 async def chat_completions() -> Response:
     chat, options = openai.parse_request(await read_json())
-    events = await open_stream(chat)
+    opened = await open_stream(chat)
     ident, created = _new_id("chatcmpl"), int(time.time())
     if options.stream:
         renderer = openai.ChatStreamRenderer(
-            id=ident, model=chat.model, created=created, include_usage=options.include_usage
+            id=ident, model=opened.model, created=created, include_usage=options.include_usage
         )
-        return sse_response(render_events(events, renderer, keepalive=keepalive_seconds()))
-    response = await collect_events(events)
+        return sse_response(opened.render(renderer), tap=opened.tap)
+    response = await opened.collect()
     return json_response(
-        openai.render_response(response, id=ident, model=chat.model, created=created)
+        openai.render_response(response, id=ident, model=opened.model, created=created)
     )
 
 
-async def _opened_lazily(chat: ChatRequest) -> AsyncIterator[Event]:
+async def _opened_lazily(chat: ChatRequest) -> AsyncGenerator[Event, None]:
     """A stream opened on first iteration, so that its failure to open lands inside
     `render_events` (a later prompt of a stream that has already started)."""
-    async for event in await open_stream(chat):
-        yield event
+    opened = await open_stream(chat)
+    async with aclosing(opened.events) as events:
+        async for event in events:
+            yield event
 
 
 @blueprint.post("/completions")
@@ -55,9 +54,9 @@ async def completions() -> Response:
     model = completion.requests[0].model
     first = await open_stream(completion.requests[0])
     if not completion.options.stream:
-        responses: list[ChatResponse] = [await collect_events(first)]
+        responses: list[ChatResponse] = [await first.collect()]
         for chat in completion.requests[1:]:
-            responses.append(await collect_events(await open_stream(chat)))
+            responses.append(await (await open_stream(chat)).collect())
         return json_response(
             openai.render_completion(
                 responses,
@@ -69,7 +68,7 @@ async def completions() -> Response:
             )
         )
 
-    keepalive = keepalive_seconds()
+    state = server_state()
 
     # Later prompts open their streams inside the generator, which needs the app context.
     @stream_with_context
@@ -85,8 +84,15 @@ async def completions() -> Response:
                 index=index,
                 echo=prompt if completion.echo else None,
             )
-            events = first if index == 0 else _opened_lazily(chat)
-            async for frame in render_events(events, renderer, keepalive=keepalive):
+            events = first.events if index == 0 else _opened_lazily(chat)
+            rendered = render_events(
+                events,
+                renderer,
+                redactor=state.redactor,
+                keepalive=state.settings.keepalive_seconds,
+                tap=first.tap,
+            )
+            async for frame in rendered:
                 yield frame
             if renderer.failed:
                 break
@@ -96,7 +102,7 @@ async def completions() -> Response:
                 yield renderer.usage_frame(openai.sum_usage(usages))
         yield openai.DONE
 
-    return sse_response(frames())
+    return sse_response(frames(), tap=first.tap)
 
 
 @blueprint.post("/embeddings")

@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from quart import Response
 
 from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, acollect
-from chatmock_lab.redact import redactor
-from chatmock_lab.taps import Tap, current_tap, tapped
+from chatmock_lab.redact import Redactor
+from chatmock_lab.taps import Tap, tapped
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +50,16 @@ class _Failure:
 
 
 async def event_batches(
-    events: AsyncIterator[Event], keepalive: float = 0
-) -> AsyncIterator[list[Event] | None]:
+    events: AsyncGenerator[Event, None], keepalive: float = 0
+) -> AsyncGenerator[list[Event] | None, None]:
     """The events in batches of those already waiting, and `None` each time `keepalive`
     seconds (if > 0) pass without one.
 
     The provider runs in a task of its own, so a silence can be noticed without
     cancelling it mid-await (which would break its generator), and events that arrive
     together (an upstream sends several frames in one packet) go out in one write
-    instead of one write each: no waiting is added, only work saved."""
+    instead of one write each: no waiting is added, only work saved. The batches own
+    `events`: closing them closes it."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_SIZE)
 
@@ -104,6 +106,7 @@ async def event_batches(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await events.aclose()
 
 
 def json_response(
@@ -117,92 +120,85 @@ def json_response(
     )
 
 
-async def prime(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+async def prime(events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, None]:
     """Wait for the first event, so a provider that fails before producing anything
-    raises here and the client gets a real HTTP error instead of a 200 stream."""
+    raises here and the client gets a real HTTP error instead of a 200 stream. The
+    stream returned owns `events` and closes it."""
     try:
         first = await anext(events)
     except StopAsyncIteration:
         first = None
     except BaseException:
-        await aclose_events(events)
+        await events.aclose()
         raise
     if isinstance(first, Error):
-        await aclose_events(events)
+        await events.aclose()
         raise first.error
 
-    async def chained() -> AsyncIterator[Event]:
-        try:
+    async def chained() -> AsyncGenerator[Event, None]:
+        async with aclosing(events):
             if first is not None:
                 yield first
             async for event in events:
                 yield event
-        finally:
-            await aclose_events(events)
 
     return chained()
 
 
-async def aclose_events(events: AsyncIterator[Event]) -> None:
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
 async def render_events(
-    events: AsyncIterator[Event], renderer: StreamRenderer, *, keepalive: float = 0
+    events: AsyncGenerator[Event, None],
+    renderer: StreamRenderer,
+    *,
+    redactor: Redactor,
+    keepalive: float = 0,
+    tap: Tap | None = None,
 ) -> AsyncIterator[bytes]:
     """Drive a renderer with events; a failure mid-stream becomes the dialect's error
     frame and a clean end, never a dropped connection. With `keepalive` > 0, a silence
-    that long sends the dialect's keep-alive (a ping event, an SSE comment)."""
-    tap = current_tap.get()
+    that long sends the dialect's keep-alive (a ping event, an SSE comment). Each event
+    is noted on `tap`; error messages are masked with `redactor`."""
     start = renderer.start()
     if start:
         yield b"".join(start)
-    batches = event_batches(events, keepalive)
     failure: ProxyError | None = None
-    try:
-        async for batch in batches:
-            if batch is None:
-                frames = renderer.keepalive()
-            else:
-                frames = []
-                for event in batch:
-                    if isinstance(event, Error):
-                        event = Error(redactor.error(event.error))
-                    if tap is not None:
-                        tap.add("event", event)
-                    frames += renderer.feed(event)
-            if frames:
-                yield b"".join(frames)
-    except ProxyError as error:
-        failure = redactor.error(error)
-    except Exception as exc:
-        logger.exception("provider failed mid-stream")
-        failure = ProxyError(f"Internal error in chatmock-lab ({type(exc).__name__})")
-    finally:
-        await aclose_events(batches)
-        await aclose_events(events)
+    async with aclosing(event_batches(events, keepalive)) as batches:
+        try:
+            async for batch in batches:
+                if batch is None:
+                    frames = renderer.keepalive()
+                else:
+                    frames = []
+                    for event in batch:
+                        if isinstance(event, Error):
+                            event = Error(redactor.error(event.error))
+                        if tap is not None:
+                            tap.add("event", event)
+                        frames += renderer.feed(event)
+                if frames:
+                    yield b"".join(frames)
+        except ProxyError as error:
+            failure = redactor.error(error)
+        except Exception as exc:
+            logger.exception("provider failed mid-stream")
+            failure = ProxyError(f"Internal error in chatmock-lab ({type(exc).__name__})")
     closing = (renderer.feed(Error(failure)) if failure is not None else []) + renderer.finish()
     if closing:
         yield b"".join(closing)
 
 
-async def collect_events(events: AsyncIterator[Event]) -> ChatResponse:
+async def collect_events(events: AsyncGenerator[Event, None]) -> ChatResponse:
     """The events collected; the stream is closed even when the client went away."""
-    try:
+    async with aclosing(events):
         return await acollect(events)
-    finally:
-        await aclose_events(events)
 
 
-def stream_response(frames: AsyncIterator[bytes], content_type: str) -> Response:
-    tap = current_tap.get()
+def stream_response(
+    frames: AsyncIterator[bytes], content_type: str, *, tap: Tap | None = None
+) -> Response:
+    """A streamed body; each chunk is noted on `tap` as it is written."""
     if tap is not None:
         frames = _tapped_to_the_end(frames, tap)
     response = Response(frames, content_type=content_type, headers=_STREAM_HEADERS)
-    # The app notes non-streamed bodies on a tap once they are complete; not these.
-    response.chatmock_streamed = True  # type: ignore[attr-defined]
     # Quart cuts any response after RESPONSE_TIMEOUT (60 s) silently; streams may run longer.
     response.timeout = None
     return response
@@ -216,5 +212,5 @@ async def _tapped_to_the_end(frames: AsyncIterator[bytes], tap: Tap) -> AsyncIte
         tap.end()
 
 
-def sse_response(frames: AsyncIterator[bytes]) -> Response:
-    return stream_response(frames, "text/event-stream; charset=utf-8")
+def sse_response(frames: AsyncIterator[bytes], *, tap: Tap | None = None) -> Response:
+    return stream_response(frames, "text/event-stream; charset=utf-8", tap=tap)

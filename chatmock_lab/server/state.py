@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import httpx
 from quart import Quart, current_app
 
 from chatmock_lab.cassettes.deck import CassetteDeck
@@ -16,8 +17,14 @@ from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
 from chatmock_lab.config import Settings
 from chatmock_lab.core import InvalidRequest
 from chatmock_lab.limits import Approver, Gate, RateLimiter
-from chatmock_lab.providers import Provider, available_providers, create_provider
-from chatmock_lab.taps import Tap
+from chatmock_lab.providers import (
+    Provider,
+    UnknownProvider,
+    available_providers,
+    create_provider,
+)
+from chatmock_lab.redact import Redactor, app_redactor
+from chatmock_lab.taps import Tap, TapTransport
 
 _KEY = "chatmock_lab"
 
@@ -31,6 +38,10 @@ class ServerState:
     approver: Approver | None = None
     # Every upstream call goes through it: to the network, or into a cassette.
     deck: CassetteDeck = field(default_factory=CassetteDeck)
+    # This app's secrets (its keys, its clients' credentials, its providers' cookies).
+    redactor: Redactor = field(default_factory=app_redactor)
+    # Login and token calls: injectable like upstream calls, never recorded.
+    auth_transport: httpx.AsyncBaseTransport | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
     requests_served: int = 0
     # Registered by the notebook's stream inspector; see chatmock_lab.taps.
@@ -38,6 +49,14 @@ class ServerState:
     # Providers handed in ready-made (not built from a name), kept across cassettes.
     given: frozenset[str] = frozenset()
     _retired: list[Provider] = field(default_factory=list)
+    _transport: TapTransport | None = None
+
+    @property
+    def transport(self) -> TapTransport:
+        """What providers send through: taps, over the cassette deck, over the network."""
+        if self._transport is None:
+            self._transport = TapTransport(self.deck)
+        return self._transport
 
     @property
     def provider(self) -> Provider:
@@ -48,11 +67,23 @@ class ServerState:
         provider = self.providers.get(name)
         if provider is None:
             try:
-                provider = create_provider(name, self.settings, self.env, self.deck)
-            except ValueError as exc:
+                provider = self.build_provider(name)
+            except UnknownProvider as exc:
+                # A name the client chose (a model prefix, `?provider=`): the client's
+                # fault. Any other failure to build is the server's, and stays a 500.
                 raise InvalidRequest(str(exc), param=param) from None
             self.providers[name] = provider
         return provider
+
+    def build_provider(self, name: str) -> Provider:
+        return create_provider(
+            name,
+            self.settings,
+            self.env,
+            self.transport,
+            auth_transport=self.auth_transport,
+            redactor=self.redactor,
+        )
 
     def select(self, model: str, requested: str | None = None) -> tuple[Provider, str]:
         """The provider for a request and the model name to give it: `?provider=`, else a

@@ -280,7 +280,8 @@ class FakeChatGPTAuth(FakeServer):
         return app
 
     async def _body_fields(self) -> dict[str, str] | None:
-        raw = await request.get_data()
+        raw = await request.get_data(as_text=False)
+        assert isinstance(raw, bytes)
         content_type = request.headers.get("content-type", "")
         fields: dict[str, str] | None
         if content_type.startswith("application/x-www-form-urlencoded"):

@@ -1,5 +1,8 @@
 """`chatmock_lab.cassette(...)`: record or replay a block of code's upstream traffic.
 
+It lives with the server, not in `cassettes/`: it inserts cassettes into running servers
+and starts servers of its own, and the cassette layer sits below the server.
+
 With a running server (a notebook's, a test's), the cassette is inserted into it for the
 block and the previous one put back after. Without one, a proxy is started on a free
 loopback port for the block, answering through the provider the cassette was recorded
@@ -14,22 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatmock_lab.cassettes.format import CassetteError, load_cassette
+from chatmock_lab.cassettes.format import replay_provider
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
-from chatmock_lab.config import ConfigError, Settings
+from chatmock_lab.config import Settings
 from chatmock_lab.endpoints import Endpoints
+from chatmock_lab.server.app import create_app
 from chatmock_lab.server.runner import BackgroundServer
 from chatmock_lab.server.state import app_state
-
-
-def replay_provider(path: str | os.PathLike[str]) -> str | None:
-    """The provider a cassette was recorded from, if it says."""
-    try:
-        providers = load_cassette(path).providers
-    except (CassetteError, OSError) as error:
-        raise ConfigError(f"cassette: {error}") from None
-    return providers[0] if providers else None
 
 
 @dataclass(slots=True)
@@ -93,8 +88,6 @@ def cassette(
         finally:
             state.use_cassette(previous)
         return
-    from chatmock_lab.server.app import create_app
-
     base = settings or Settings(port=0)
     if provider is None and mode != "rewrite" and Path(path).exists():
         provider = replay_provider(path)
