@@ -38,6 +38,7 @@ from chatmock_lab.core.request import (
     ToolDefinition,
     ToolResultPart,
     Trace,
+    client_turn,
 )
 from chatmock_lab.core.response import (
     ChatResponse,
@@ -87,6 +88,7 @@ __all__ = [
     "acollect",
     "arguments_json",
     "arguments_object",
+    "client_turn",
     "collect",
     "kind_for_status",
     "parse_arguments",

@@ -8,6 +8,7 @@ sampling parameters, stop sequences, response format and reasoning effort.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -202,3 +203,25 @@ class EmbeddingRequest:
     model: str
     inputs: list[str]
     dimensions: int | None = None
+
+
+def client_turn(
+    parts: list[Part],
+    role: Role = "user",
+    *,
+    arrange_results: Callable[[list[ToolResultPart]], list[ToolResultPart]] | None = None,
+) -> list[Message]:
+    """A client's turn as canonical messages. Anthropic and Gemini put tool results in a
+    user turn; canonically they are a `tool` message of their own (OpenAI's shape),
+    first, followed by the rest of the turn in its own `role` (if any, or if there were
+    no results).
+    `arrange_results` may reorder or merge the results first."""
+    results = [p for p in parts if isinstance(p, ToolResultPart)]
+    rest: list[Part] = [p for p in parts if not isinstance(p, ToolResultPart)]
+    messages: list[Message] = []
+    if results:
+        arranged = arrange_results(results) if arrange_results is not None else results
+        messages.append(Message(role="tool", parts=list(arranged)))
+    if rest or not results:
+        messages.append(Message(role=role, parts=rest))
+    return messages

@@ -31,7 +31,12 @@ from chatmock_lab.limits import ApprovalRequest
 from chatmock_lab.providers.openai_compatible import SPECS
 from chatmock_lab.redact import redactor
 
-LOGIN_PROVIDERS = ("chatgpt", "copilot", "qwen", "grok", "openrouter")
+# Accounts signed in to, and the hosted upstreams that need a key (the `openai`
+# provider's key is optional: local servers take none).
+_KEY_PROVIDERS = tuple(name for name, spec in SPECS.items() if spec.key_required)
+LOGIN_PROVIDERS = (*accounts.ACCOUNT_PROVIDERS, *_KEY_PROVIDERS)
+# Logins that are pasted secrets rather than a flow.
+_PASTED = ("qwen", *_KEY_PROVIDERS)
 _LOGIN_ERRORS = (ChatGPTLoginError, GitHubLoginError, ProxyError, ValueError, OSError)
 
 
@@ -71,7 +76,7 @@ class LoginWidget(widgets.VBox):
         self.fields: list[widgets.Password] = []
         self.save = widgets.Button(description="Save", button_style="primary")
         children: list[widgets.Widget] = [self.title, self.link, self.code, self.status]
-        if provider in ("qwen", "grok", "openrouter"):
+        if provider in _PASTED:
             self.fields = self._password_fields()
             self.save.on_click(lambda _button: self.submit())
             children = [self.title, *self.fields, self.save, self.status]

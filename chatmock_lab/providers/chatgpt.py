@@ -13,10 +13,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Protocol
 
 import httpx
 
 from chatmock_lab.auth.chatgpt import ChatGPTCredentials, default_issuer
+from chatmock_lab.auth.chatgpt_tokens import ChatGPTTokens
 from chatmock_lab.auth.stand_ins import ReplayChatGPTCredentials
 from chatmock_lab.auth.store import TokenStore, chatmock_home, codex_auth_path
 from chatmock_lab.core import (
@@ -61,6 +63,15 @@ def usage_windows(headers: Mapping[str, str]) -> list[dict[str, float]]:
     return windows
 
 
+class TokenSource(Protocol):
+    """Where the provider gets its access token: a login (`ChatGPTCredentials`) or, in
+    a replay, a stand-in (`ReplayChatGPTCredentials`)."""
+
+    async def current(self) -> ChatGPTTokens: ...
+
+    async def after_unauthorized(self, stale_access_token: str) -> ChatGPTTokens: ...
+
+
 class ChatGPTProvider:
     name = "chatgpt"
 
@@ -68,7 +79,7 @@ class ChatGPTProvider:
         self,
         env: Mapping[str, str],
         http: HttpUpstream,
-        credentials: ChatGPTCredentials,
+        credentials: TokenSource,
         usage_store: TokenStore | None = None,
     ) -> None:
         self.base_url = (
@@ -149,17 +160,10 @@ class ChatGPTProvider:
         async for event in self.http.relay(response, self._events(response)):
             yield event
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
+    def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
+        # The Responses parser says itself that a body ended before `response.completed`.
         parser = responses.UpstreamResponsesStream()
-        stream = JSONStream(self.http, response)
-        async for event_name, payload in stream:
-            for event in parser.feed(event_name, payload):
-                yield event
-            if parser.done:
-                await stream.finish()
-                return
-        for event in parser.close():
-            yield event
+        return JSONStream(self.http, response).events(parser, must_finish=False)
 
     async def models(self) -> list[ModelInfo]:
         try:
@@ -208,7 +212,7 @@ def create(name: str, context: ProviderContext) -> ChatGPTProvider:
         ),
     )
     if context.replaying:
-        return ChatGPTProvider(env, http, ReplayChatGPTCredentials())  # type: ignore[arg-type]
+        return ChatGPTProvider(env, http, ReplayChatGPTCredentials())
     credentials = ChatGPTCredentials(
         TokenStore.default(env),
         issuer=default_issuer(env),

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -99,6 +99,59 @@ class JSONStream:
 
     async def finish(self) -> None:
         await self._upstream.drain(self._lines)
+
+    async def events(
+        self,
+        parser: StreamParser,
+        *,
+        must_finish: bool = True,
+        stop_when_finished: bool = False,
+    ) -> AsyncIterator[Event]:
+        """The canonical events `parser` makes of this stream: the one loop every
+        streaming provider runs. A parser that is `done` (an error, a terminal event)
+        ends it; with `stop_when_finished`, so does the upstream's finish. With
+        `must_finish`, a body that ends cleanly without a finish or `[DONE]` is an
+        error (the answer may be cut short); without it, `parser.close()` judges."""
+        async for name, payload in self:
+            for event in parser.feed_frame(name, payload):
+                yield event
+            if parser.done:
+                await self.finish()
+                return
+            if stop_when_finished and parser.finished:
+                break
+        if must_finish and not (parser.finished or self.said_done):
+            upstream = self._upstream.name
+            yield Error(ProxyError(f"{upstream} ended the stream before finishing", status=502))
+            return
+        for event in parser.close():
+            yield event
+        # Reading to the end of the body lets httpx keep the connection alive.
+        await self.finish()
+
+
+class StreamParser(Protocol):
+    """An upstream's stream payloads in, canonical events out: a pure state machine
+    (each upstream's lives with its dialect, `UpstreamChatStream`, ...), driven by
+    `JSONStream.events`."""
+
+    @property
+    def done(self) -> bool:
+        """Nothing more to read: everything has been said (an error, a terminal event)."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """The upstream said how the answer ended."""
+        ...
+
+    def feed_frame(self, event: str, payload: Any) -> list[Event]:
+        """One SSE frame: its event name and its decoded JSON payload."""
+        ...
+
+    def close(self) -> list[Event]:
+        """The body ended: the events that end the answer."""
+        ...
 
 
 class HttpUpstream:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chatmock_lab.core import ChatRequest, EmbeddingRequest, Error, Event, ProxyError
+from chatmock_lab.core import ChatRequest, EmbeddingRequest, Event, ProxyError
 from chatmock_lab.dialects.openai import (
     UpstreamChatStream,
     build_upstream_request,
@@ -180,20 +180,8 @@ class OpenAICompatibleProvider:
         async for event in self._events(response):
             yield event
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
-        parser = UpstreamChatStream()
-        stream = JSONStream(self.http, response)
-        async for _, payload in stream:
-            for event in parser.feed(payload):
-                yield event
-            if parser.done:
-                return
-        if not (parser.finished or stream.said_done):
-            # The connection closed cleanly but the answer never said it was complete.
-            yield Error(ProxyError(f"{self.name} ended the stream before finishing", status=502))
-            return
-        for event in parser.close():
-            yield event
+    def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
+        return JSONStream(self.http, response).events(UpstreamChatStream())
 
 
 def create(name: str, context: ProviderContext) -> OpenAICompatibleProvider:

@@ -308,25 +308,10 @@ class QwenProvider:
         )
         return body
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
-        parser = _QwenStream()
+    def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
         # A bare JSON body where a stream was expected is an application error.
         stream = JSONStream(self.http, response, bare_json_lines=True)
-        async for _, payload in stream:
-            for event in parser.feed(payload):
-                yield event
-            if parser.failed:
-                return
-            if parser.finished:
-                break
-        if not (parser.finished or stream.said_done):
-            # The connection closed cleanly but the answer never said it was complete.
-            yield Error(ProxyError(f"{self.name} ended the stream before finishing", status=502))
-            return
-        for event in parser.close():
-            yield event
-        # Reading to the end of the body lets httpx keep the connection alive.
-        await stream.finish()
+        return stream.events(_QwenStream(), stop_when_finished=True)
 
 
 class _QwenStream:
@@ -346,6 +331,14 @@ class _QwenStream:
     @property
     def finished(self) -> bool:
         return self._reason is not None
+
+    @property
+    def done(self) -> bool:
+        return self.failed
+
+    def feed_frame(self, event: str, payload: Any) -> list[Event]:
+        # Qwen names no events; everything is in the payload.
+        return self.feed(payload)
 
     def feed(self, payload: Any) -> list[Event]:
         if not isinstance(payload, dict):

@@ -28,6 +28,7 @@ from chatmock_lab.core import (
     ToolChoice,
     ToolDefinition,
     ToolResultPart,
+    client_turn,
 )
 from chatmock_lab.dialects.anthropic.wire import (
     EFFORTS,
@@ -275,13 +276,7 @@ def _parse_messages(raw: list[Any]) -> list[Message]:
             parts = [p for p in parts if not (isinstance(p, TextPart) and not p.text)]
             messages.append(Message(role="assistant", parts=parts))
             continue
-        # Tool results become a turn of their own, as OpenAI's `tool` messages are.
-        results = [p for p in parts if isinstance(p, ToolResultPart)]
-        rest: list[Part] = [p for p in parts if not isinstance(p, ToolResultPart)]
-        if results:
-            messages.append(Message(role="tool", parts=list(results)))
-        if rest or not results:
-            messages.append(Message(role=role, parts=rest))
+        messages += client_turn(parts, role)
     return messages
 
 

@@ -24,6 +24,7 @@ from chatmock_lab.core import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    client_turn,
 )
 from chatmock_lab.dialects.fields import describe, expect, expect_object, join, one_of
 from chatmock_lab.dialects.gemini.wire import get_field, has_field
@@ -91,12 +92,7 @@ def parse_contents(contents: list[Any], dropped: list[str]) -> list[Message]:
         if role == "model":
             messages.append(Message(role="assistant", parts=parts))
             continue
-        results = [p for p in parts if isinstance(p, ToolResultPart)]
-        rest: list[Part] = [p for p in parts if not isinstance(p, ToolResultPart)]
-        if results:
-            messages.append(Message(role="tool", parts=_dedupe_results(results)))
-        if rest or not results:
-            messages.append(Message(role="user", parts=rest))
+        messages += client_turn(parts, arrange_results=_dedupe_results)
     return _drop_unanswered_calls(messages, history)
 
 
@@ -111,9 +107,9 @@ def _flatten(parts: list[Any]) -> list[Any]:
     return flat
 
 
-def _dedupe_results(results: list[ToolResultPart]) -> list[Part]:
+def _dedupe_results(results: list[ToolResultPart]) -> list[ToolResultPart]:
     seen: set[str] = set()
-    unique: list[Part] = []
+    unique: list[ToolResultPart] = []
     for result in results:
         if result.tool_call_id not in seen:
             seen.add(result.tool_call_id)

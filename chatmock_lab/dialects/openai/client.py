@@ -325,6 +325,10 @@ class UpstreamChatStream:
         self._reason: FinishReason | None = None
         self.done = False
 
+    def feed_frame(self, event: str, payload: Any) -> list[Event]:
+        # Chat Completions streams name no events; everything is in the payload.
+        return self.feed(payload)
+
     def feed(self, payload: Any) -> list[Event]:
         """One decoded `data:` payload (a chunk, or an error object mid-stream)."""
         if not isinstance(payload, dict):

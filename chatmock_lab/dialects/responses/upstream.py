@@ -83,6 +83,9 @@ class UpstreamResponsesStream:
         """Whether the stream reached a terminal event (completed, failed, ...)."""
         return self.done
 
+    def feed_frame(self, event: str, payload: Any) -> list[Event]:
+        return self.feed(event, payload)
+
     def feed(self, event_type: str, payload: dict[str, Any]) -> list[Event]:
         """One SSE frame: its `event:` name and decoded `data:` object."""
         if self.done:
