@@ -19,7 +19,7 @@ Every cassette replays with no environment at all: replays use stand-in credenti
 
 Each holds four interactions, sent with the official `openai` SDK, each with its own
 prompt: plain text, a stream, a `get_weather(city)` tool call, and reasoning text with an
-answer. tests/test_shipped_cassettes.py replays them offline; it repeats the prompts and
+answer. tests/cassettes/test_shipped_cassettes.py replays them offline; it repeats the prompts and
 answers below, so change both together. Check the result with
 `chatmock-lab cassettes check cassettes/`.
 """

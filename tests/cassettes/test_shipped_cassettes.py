@@ -22,7 +22,7 @@ from openai.types.chat import ChatCompletionMessageFunctionToolCall
 import chatmock_lab
 from chatmock_lab.cli import main as cli_main
 
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 

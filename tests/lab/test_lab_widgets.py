@@ -157,7 +157,7 @@ def test_inspected_stream_from_a_recorded_upstream_shows_its_bytes(tmp_path: Pat
     # A shipped cassette: the upstream column holds the recorded Copilot bytes.
     import chatmock_lab
 
-    cassette = Path(__file__).parents[1] / "cassettes" / "copilot.yaml"
+    cassette = Path(__file__).parents[2] / "cassettes" / "copilot.yaml"
     with chatmock_lab.cassette(cassette, "none", speed=1.0) as session:
         chat, _ = parse_conversation("Count to three.", max_tokens=50)
         result = inspect_stream(app_state(session.server.app), session.server.url, chat)

@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 # them one after another, so none is measured while another loads both cores.
 pytestmark = pytest.mark.xdist_group("heavy")
 
-NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 
 
 def run_notebook(name: str) -> dict[str, str]:

@@ -178,7 +178,7 @@ def test_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
             store.save(f"{sys.argv[2]}-{item}", {"item": item})
         """
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
