@@ -81,9 +81,7 @@ DIALECTS: dict[str, Dialect] = {
             input_limit=m.context_window,
             output_limit=m.max_output_tokens,
         ),
-        render_models=lambda models, token: gemini.render_model_list(
-            models, next_page_token=token
-        ),
+        render_models=lambda models, token: gemini.render_model_list(models, next_page_token=token),
         render_request=gemini.render_request,
         parse_body=_parse_gemini,
         pages_models=True,

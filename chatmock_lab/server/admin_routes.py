@@ -15,6 +15,7 @@ from chatmock_lab.server.state import server_state
 
 blueprint = Blueprint("admin", __name__)
 
+
 @blueprint.get("/health")
 async def health() -> Response:
     return json_response({"status": "ok"})
