@@ -3,8 +3,9 @@ inspector.
 
 A client that sends `x-chatmock-tap: ID` for a tap registered on the server gets that
 request's upstream chunks (as the provider's HTTP client read them, whether from the
-network or a cassette), the canonical events they became, and the chunks written to
-the client, each with the time it was seen.
+network or a cassette), the canonical events they became, the chunks written to the
+client, and the notes on what the translation could not carry over ("field: why",
+side "note"), each with the time it was seen.
 
 Nothing finds a tap implicitly: the server looks it up from the header, puts it on the
 canonical request (`ChatRequest.trace`) and hands it to the renderer; a provider passes
@@ -28,14 +29,14 @@ TAP_HEADER = "x-chatmock-tap"
 # The httpx request extension that carries a tap from a provider to `TapTransport`.
 TAP_EXTENSION = "chatmock_lab.tap"
 
-Side = Literal["upstream", "event", "client"]
+Side = Literal["upstream", "event", "client", "note"]
 
 
 @dataclass(frozen=True, slots=True)
 class TapRecord:
     seconds: float  # since the tap saw the request start
     side: Side
-    data: bytes | Event
+    data: bytes | Event | str
 
 
 class Tap:
@@ -57,11 +58,15 @@ class Tap:
             if self.started is None:
                 self.started = time.monotonic()
 
-    def add(self, side: Side, data: bytes | Event) -> None:
+    def add(self, side: Side, data: bytes | Event | str) -> None:
         self.begin()
         with self._lock:
             assert self.started is not None
             self.records.append(TapRecord(time.monotonic() - self.started, side, data))
+
+    def notes(self) -> list[str]:
+        """The notes on what was not carried over, inbound and upstream, in order."""
+        return [r.data for r in list(self.records) if r.side == "note" and isinstance(r.data, str)]
 
     def end(self) -> None:
         self.finished.set()

@@ -1,6 +1,6 @@
 """The canonical event stream every provider yields.
 
-Text, reasoning and tool-call events arrive in the order the model produced them;
+Text, refusal, reasoning and tool-call events arrive in the order the model produced them;
 tool calls are keyed by `index` so that argument deltas of parallel calls may
 interleave. `Usage` may come at any point (usually near the end) and `Finish` comes
 once. An `Error` ends the stream.
@@ -13,12 +13,41 @@ from typing import Literal
 
 from chatmock_lab.core.errors import ProxyError
 
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+# "refusal": the model declined (OpenAI's `refusal`, Anthropic's stop reason); each
+# dialect says it its own way (OpenAI "stop" with `refusal`, Gemini "SAFETY").
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "refusal"]
 
 
 @dataclass(slots=True, frozen=True)
 class TextDelta:
     text: str
+
+
+@dataclass(slots=True, frozen=True)
+class RefusalDelta:
+    """A piece of the model's refusal: text that is not an answer (OpenAI's `refusal`)."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class TokenLogprob:
+    """One output token's log probability, with the most likely alternatives at its
+    place when they were asked for (OpenAI's `logprobs.content[]` entry)."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    top: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class LogprobsDelta:
+    """Log probabilities of the tokens just produced; `refusal` says they belong to
+    refusal text rather than to the answer."""
+
+    tokens: tuple[TokenLogprob, ...]
+    refusal: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -55,6 +84,8 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # Counted by the proxy's tokenizer because the upstream reported no usage.
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -75,6 +106,8 @@ class Error:
 
 Event = (
     TextDelta
+    | RefusalDelta
+    | LogprobsDelta
     | ReasoningDelta
     | ToolCallStart
     | ToolCallDelta

@@ -92,7 +92,23 @@ class ReasoningPart:
     redacted: str | None = None
 
 
-Part = TextPart | ImagePart | DocumentPart | ToolCallPart | ToolResultPart | ReasoningPart
+@dataclass(slots=True)
+class RefusalPart:
+    """The model's refusal (OpenAI's `refusal`): in an answer, or in an assistant turn
+    the client sends back."""
+
+    text: str = ""
+
+
+Part = (
+    TextPart
+    | ImagePart
+    | DocumentPart
+    | ToolCallPart
+    | ToolResultPart
+    | ReasoningPart
+    | RefusalPart
+)
 
 
 @dataclass(slots=True)
@@ -146,9 +162,10 @@ class ReasoningConfig:
 class Trace(Protocol):
     """Someone watching one request's traffic as it happens (the notebook's stream
     inspector): providers hand it to their HTTP calls, whose transport notes the
-    upstream's bytes on it; the server notes events and client bytes."""
+    upstream's bytes on it, and add their "not carried over" notes; the server notes
+    events, client bytes and the inbound dialect's notes."""
 
-    def add(self, side: Literal["upstream", "event", "client"], data: Any) -> None: ...
+    def add(self, side: Literal["upstream", "event", "client", "note"], data: Any) -> None: ...
 
 
 @dataclass(slots=True)
@@ -169,6 +186,17 @@ class ChatRequest:
     frequency_penalty: float | None = None
     response_format: ResponseFormat | None = None
     reasoning: ReasoningConfig | None = None
+    # Log probabilities of output tokens, with `top_logprobs` alternatives each.
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    # Token id (as a string) -> bias, OpenAI's `logit_bias`.
+    logit_bias: dict[str, float] | None = None
+    # Processing tier asked for (OpenAI: auto/default/flex/priority; Anthropic:
+    # auto/standard_only), passed to upstreams that take the same values.
+    service_tier: str | None = None
+    # OpenAI's cache routing key and the end user's stable id (the successor of `user`).
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
     # End-user id and free-form metadata; providers may forward them, the mock ignores them.
     user: str | None = None
     metadata: dict[str, Any] | None = None

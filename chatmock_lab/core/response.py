@@ -12,17 +12,20 @@ from chatmock_lab.core.events import (
     Event,
     Finish,
     FinishReason,
+    LogprobsDelta,
     ReasoningDelta,
+    RefusalDelta,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
 )
-from chatmock_lab.core.request import ReasoningPart, TextPart, ToolCallPart
+from chatmock_lab.core.request import ReasoningPart, RefusalPart, TextPart, ToolCallPart
 from chatmock_lab.core.tools import parse_arguments
 
-OutputPart = TextPart | ReasoningPart | ToolCallPart
+OutputPart = TextPart | RefusalPart | ReasoningPart | ToolCallPart
 
 
 @dataclass(slots=True)
@@ -33,9 +36,17 @@ class ChatResponse:
     finish_reason: FinishReason = "stop"
     stop_sequence: str | None = None
     usage: Usage | None = None
+    # Per-token log probabilities of the answer and of the refusal, when asked for.
+    logprobs: list[TokenLogprob] | None = None
+    refusal_logprobs: list[TokenLogprob] | None = None
 
     def text(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    def refusal(self) -> str | None:
+        """The refusal text, or None when the model did not refuse."""
+        texts = [p.text for p in self.parts if isinstance(p, RefusalPart)]
+        return "".join(texts) if texts else None
 
     def reasoning(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, ReasoningPart))
@@ -61,6 +72,21 @@ class ResponseBuilder:
                 parts[-1].text += event.text
             else:
                 parts.append(TextPart(event.text))
+        elif isinstance(event, RefusalDelta):
+            if parts and isinstance(parts[-1], RefusalPart):
+                parts[-1].text += event.text
+            else:
+                parts.append(RefusalPart(event.text))
+        elif isinstance(event, LogprobsDelta):
+            response = self._response
+            if event.refusal:
+                if response.refusal_logprobs is None:
+                    response.refusal_logprobs = []
+                response.refusal_logprobs.extend(event.tokens)
+            else:
+                if response.logprobs is None:
+                    response.logprobs = []
+                response.logprobs.extend(event.tokens)
         elif isinstance(event, ReasoningDelta):
             if not (parts and isinstance(parts[-1], ReasoningPart) and parts[-1].signature is None):
                 parts.append(ReasoningPart())

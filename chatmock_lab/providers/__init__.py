@@ -14,6 +14,7 @@ from chatmock_lab.providers.base import (
     ReportsUsage,
     RequestHint,
     TakesRequestHints,
+    report_dropped,
 )
 from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.registry import (
@@ -36,5 +37,6 @@ __all__ = [
     "UnknownProvider",
     "available_providers",
     "create_provider",
+    "report_dropped",
     "secret_variables",
 ]

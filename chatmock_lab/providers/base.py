@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import logging
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -82,3 +83,16 @@ class TakesRequestHints(Protocol):
     """A provider that reads per-request hints from the client's HTTP request."""
 
     request_hints: tuple[RequestHint, ...]
+
+
+_notes = logging.getLogger("chatmock_lab.notes")
+
+
+def report_dropped(who: str, request: ChatRequest, notes: Iterable[str]) -> None:
+    """Say what was not carried over: each "field: why" note is logged (shown with
+    `--verbose`) and added to the request's trace (the notebook inspector, taps).
+    `who` is the inbound dialect or the provider that could not carry the field."""
+    for note in notes:
+        _notes.debug("%s: not carried over: %s", who, note)
+        if request.trace is not None:
+            request.trace.add("note", f"{who}: {note}")

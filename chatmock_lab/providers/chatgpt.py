@@ -31,7 +31,7 @@ from chatmock_lab.core import (
 )
 from chatmock_lab.dialects import responses
 from chatmock_lab.identity import chatgpt as chatgpt_identity
-from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
+from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, report_dropped
 from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream, JSONStream
 
@@ -152,8 +152,7 @@ class ChatGPTProvider:
         upstream = self.prepare(request)
         session = _session_key(upstream)
         body, dropped = responses.build_upstream_request(upstream, prompt_cache_key=session)
-        for note in dropped:
-            logger.debug("chatgpt: not carried over: %s", note)
+        report_dropped(self.name, request, dropped)
         response = await self._open(
             f"{self.base_url}/responses", body, session, trace=request.trace
         )

@@ -21,7 +21,7 @@ from chatmock_lab.dialects.openai import (
     build_upstream_request,
     events_from_completion,
 )
-from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
+from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, report_dropped
 from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream, JSONStream
 
@@ -165,8 +165,7 @@ class OpenAICompatibleProvider:
         body, dropped = build_upstream_request(
             request, max_tokens_field=self._max_tokens_field(request.model)
         )
-        for note in dropped:
-            logger.debug("%s: not carried over: %s", self.name, note)
+        report_dropped(self.name, request, dropped)
         response = await self._open("POST", "/chat/completions", request=request, body=body)
         async for event in self.http.relay(response, self._answer(response)):
             yield event

@@ -69,7 +69,7 @@ from chatmock_lab.core import (
     Usage,
 )
 from chatmock_lab.dialects.openai import build_upstream_request
-from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, RequestHint
+from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, RequestHint, report_dropped
 from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream, JSONStream
 from chatmock_lab.redact import redactor
@@ -232,8 +232,7 @@ class QwenProvider:
         }
         dropped: list[str] = []
         body = self._body(request, chat_id, dropped)
-        for note in dropped:
-            logger.debug("%s: not carried over: %s", self.name, note)
+        report_dropped(self.name, request, dropped)
         url = f"{self.base_url}{_PATH}?chat_id={chat_id}"
         response = await self.http.open(
             "POST", url, headers=headers, json_body=body, trace=request.trace

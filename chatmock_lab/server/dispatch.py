@@ -18,7 +18,7 @@ from quart import request
 from chatmock_lab.core import ChatRequest, ChatResponse, Event, ProxyError
 from chatmock_lab.dialects.fields import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
-from chatmock_lab.providers import Provider, TakesRequestHints
+from chatmock_lab.providers import Provider, TakesRequestHints, report_dropped
 from chatmock_lab.redact import Redactor
 from chatmock_lab.server.responses import StreamRenderer, collect_events, prime, render_events
 from chatmock_lab.server.state import ServerState, server_state
@@ -80,12 +80,13 @@ def _with_hints(provider: Provider, chat: ChatRequest) -> dict[str, object]:
     return extensions
 
 
-async def open_stream(chat: ChatRequest, *, dropped: list[str] | None = None) -> OpenedStream:
+async def open_stream(
+    chat: ChatRequest, *, dialect: str, dropped: list[str] | None = None
+) -> OpenedStream:
     """Start `chat` on its provider. The caller's request is not changed: the provider
-    gets a copy with its own model name, hints and the request's tap."""
+    gets a copy with its own model name, hints and the request's tap. `dropped` are the
+    inbound `dialect`'s notes on what its parser could not carry over."""
     state = server_state()
-    for note in dropped or ():
-        logger.debug("not carried over: %s", note)
     provider, model = select_provider(chat.model)
     tap = request_tap()
     upstream = dataclasses.replace(
@@ -94,6 +95,7 @@ async def open_stream(chat: ChatRequest, *, dropped: list[str] | None = None) ->
         extensions=_with_hints(provider, chat),
         trace=tap,
     )
+    report_dropped(dialect, upstream, dropped or ())
     events = await prime(_guarded(state, provider, upstream))
     return OpenedStream(
         events, upstream.model, tap, state.settings.keepalive_seconds, state.redactor

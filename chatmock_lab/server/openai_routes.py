@@ -25,7 +25,7 @@ def _new_id(prefix: str) -> str:
 @blueprint.post("/chat/completions")
 async def chat_completions() -> Response:
     chat, options = openai.parse_request(await read_json())
-    opened = await open_stream(chat)
+    opened = await open_stream(chat, dialect="openai", dropped=options.dropped)
     ident, created = _new_id("chatcmpl"), int(time.time())
     if options.stream:
         renderer = openai.ChatStreamRenderer(
@@ -41,7 +41,7 @@ async def chat_completions() -> Response:
 async def _opened_lazily(chat: ChatRequest) -> AsyncGenerator[Event, None]:
     """A stream opened on first iteration, so that its failure to open lands inside
     `render_events` (a later prompt of a stream that has already started)."""
-    opened = await open_stream(chat)
+    opened = await open_stream(chat, dialect="openai")
     async with aclosing(opened.events) as events:
         async for event in events:
             yield event
@@ -52,11 +52,13 @@ async def completions() -> Response:
     completion = openai.parse_completion_request(await read_json())
     ident, created = _new_id("cmpl"), int(time.time())
     model = completion.requests[0].model
-    first = await open_stream(completion.requests[0])
+    first = await open_stream(
+        completion.requests[0], dialect="openai", dropped=completion.options.dropped
+    )
     if not completion.options.stream:
         responses: list[ChatResponse] = [await first.collect()]
         for chat in completion.requests[1:]:
-            responses.append(await (await open_stream(chat)).collect())
+            responses.append(await (await open_stream(chat, dialect="openai")).collect())
         return json_response(
             openai.render_completion(
                 responses,

@@ -101,6 +101,12 @@ class FakeReply:
     split_choices: bool = False
     tool_calls_at_index_zero: bool = False
     json_when_streaming: bool = False
+    # Exactly these frames, for upstream quirks the fields above cannot describe: each
+    # chunk a dict (sent as `data: <json>`, id/object/created/model filled in where
+    # missing) or a str (sent as the frame's data, verbatim); `[DONE]` follows.
+    chunks: list[dict[str, Any] | str] | None = None
+    # Exactly this body as the non-streamed answer (envelope fields filled in the same way).
+    completion: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_chars < 1:
@@ -549,6 +555,8 @@ class _Answer:
 
     def completion(self) -> dict[str, Any]:
         reply = self.reply
+        if reply.completion is not None:
+            return {**self._envelope(), "object": "chat.completion", **reply.completion}
         message: dict[str, Any] = {
             "role": "assistant",
             "content": None if self.tool_calls and not reply.text else reply.text,
@@ -581,6 +589,13 @@ class _Answer:
 
     def frames(self, include_usage: bool) -> list[bytes]:
         reply = self.reply
+        if reply.chunks is not None:
+            return [
+                _sse({**self._envelope(), **chunk})
+                if isinstance(chunk, dict)
+                else f"data: {chunk}\n\n".encode()
+                for chunk in reply.chunks
+            ] + [_DONE_FRAME]
         tool_choice = 1 if reply.split_choices else 0
         chunks: list[dict[str, Any]] = [self._chunk(0, {"role": "assistant", "content": ""})]
         for piece in _pieces(reply.reasoning or "", reply.chunk_chars):

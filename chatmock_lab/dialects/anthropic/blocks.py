@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatmock_lab.core import OutputPart, ReasoningPart, TextPart
+from chatmock_lab.core import OutputPart, ReasoningPart, RefusalPart, TextPart
 from chatmock_lab.core.tools import arguments_object
 from chatmock_lab.dialects.anthropic.wire import tool_use_id
 
@@ -30,9 +30,12 @@ def assistant_block(part: OutputPart, at: str, dropped: list[str]) -> dict[str, 
     block unsigned); redacted thinking is `redacted_thinking`. A tool call's id is made
     to fit Anthropic's alphabet and arguments that are not an object go under `_raw`,
     each noted in `dropped` as `<at>...: why`, as is a thought signature, which
-    Anthropic's tool calls cannot carry."""
+    Anthropic's tool calls cannot carry. A refusal is text (with `stop_reason:
+    "refusal"` on a response, which the caller sets)."""
     if isinstance(part, TextPart):
         return text_block(part)
+    if isinstance(part, RefusalPart):
+        return {"type": "text", "text": part.text}
     if isinstance(part, ReasoningPart):
         if part.redacted is not None:
             return {"type": "redacted_thinking", "data": part.redacted}

@@ -7,7 +7,7 @@ the exact parameter path, as OpenAI does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chatmock_lab.core import (
@@ -45,10 +45,12 @@ _ROLES = ("system", "developer", "user", "assistant", "tool")
 
 @dataclass(slots=True)
 class StreamOptions:
-    """How the client wants the answer sent: `stream` and `stream_options.include_usage`."""
+    """How the client wants the answer sent (`stream`, `stream_options.include_usage`),
+    and the request fields the canonical model does not carry ("field: why")."""
 
     stream: bool = False
     include_usage: bool = False
+    dropped: list[str] = field(default_factory=list)
 
 
 def parse_request(body: Any) -> tuple[ChatRequest, StreamOptions]:
