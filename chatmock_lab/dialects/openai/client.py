@@ -10,6 +10,9 @@ codes). One renderer (`_chat_body`) is behind both `render_request` and
 from __future__ import annotations
 
 import copy
+import hashlib
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from chatmock_lab.core import (
@@ -20,14 +23,17 @@ from chatmock_lab.core import (
     Finish,
     FinishReason,
     ImagePart,
+    LogprobsDelta,
     Message,
     ProxyError,
     ReasoningConfig,
     ReasoningDelta,
     ReasoningPart,
+    RefusalDelta,
     RenderedRequest,
     TextDelta,
     TextPart,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallPart,
@@ -312,17 +318,23 @@ def upstream_error(payload: Any, status: int) -> ProxyError:
 class UpstreamChatStream:
     """Chat Completions chunks from an upstream in, canonical events out.
 
-    Tool-call fragments join by `tool_calls[].index`; a new id at an index already in
-    use opens a new call (servers that put every parallel call at index 0); choices
-    split across indexes (Copilot) merge into one answer; the usage-only final chunk is
-    kept; the finish comes once, after everything else."""
+    Tool-call fragments join by `tool_calls[].index`, then id: a new id at an index
+    already in use opens a new call (servers that put every parallel call at index 0),
+    as does a new function name without an id there; a call that comes without an id
+    (Ollama, some vLLM and SGLang versions) gets one made from the chunk's id, so a
+    replay gives the same. Choices split across indexes (Copilot) merge into one
+    answer; refusals, log probabilities and vLLM's matched `stop_reason` are kept; the
+    usage-only final chunk is kept; the finish comes once, after everything else."""
 
     def __init__(self) -> None:
-        # (choice index, tool_calls index) -> (canonical index, call id)
-        self._calls: dict[tuple[int, int], tuple[int, str]] = {}
+        # (choice index, tool_calls index) -> the call open there
+        self._calls: dict[tuple[int, int], _UpstreamCall] = {}
         self._next_index = 0
         self._open: list[int] = []
         self._reason: FinishReason | None = None
+        self._stop_sequence: str | None = None
+        self._refused = False
+        self._chunk_id = ""
         self.done = False
 
     def feed_frame(self, event: str, payload: Any) -> list[Event]:
@@ -338,9 +350,12 @@ class UpstreamChatStream:
         if payload.get("error"):
             self.done = True
             return [Error(upstream_error(payload, 502))]
+        if isinstance(payload.get("id"), str):
+            self._chunk_id = payload["id"]
         events: list[Event] = []
         for choice in payload.get("choices") or []:
-            events += self._choice(choice)
+            if isinstance(choice, dict):
+                events += self._choice(choice)
         usage = payload.get("usage")
         if isinstance(usage, dict):
             events.append(usage_from_json(usage))
@@ -355,29 +370,48 @@ class UpstreamChatStream:
         content = delta.get("content")
         if isinstance(content, str) and content:
             events.append(TextDelta(content))
-        choice_index = int(choice.get("index") or 0)
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            self._refused = True
+            events.append(RefusalDelta(refusal))
+        events += _logprobs_events(choice.get("logprobs"))
+        choice_index = _int_or(choice.get("index"), 0)
         for position, call in enumerate(delta.get("tool_calls") or []):
-            events += self._tool_call(choice_index, position, call)
+            if isinstance(call, dict):
+                events += self._tool_call(choice_index, position, call)
         reason = choice.get("finish_reason")
         if reason:
             self._reason = FINISH_REASONS.get(reason, "stop")
+            # vLLM and SGLang name the stop string that matched; a token id is no sequence.
+            matched = choice.get("stop_reason")
+            if isinstance(matched, str) and matched and self._reason == "stop":
+                self._stop_sequence = matched
         return events
 
     def _tool_call(self, choice_index: int, position: int, call: dict[str, Any]) -> list[Event]:
         events: list[Event] = []
-        key = (choice_index, int(call.get("index", position)))
+        key = (choice_index, _int_or(call.get("index"), position))
         function = call.get("function") or {}
-        call_id = call.get("id")
+        call_id = call.get("id") if isinstance(call.get("id"), str) else ""
+        name = function.get("name") if isinstance(function.get("name"), str) else ""
         known = self._calls.get(key)
-        if call_id and (known is None or known[1] != call_id):
+        opens = known is None or (
+            (call_id and call_id != known.id) or (not call_id and name and known.named)
+        )
+        if opens:
             index = self._next_index
             self._next_index += 1
-            self._calls[key] = (index, call_id)
+            # Made from the chunk's id, so that a replayed stream answers the same ids.
+            call_id = call_id or _generated_call_id(self._chunk_id, index)
+            self._calls[key] = _UpstreamCall(index, call_id, named=bool(name))
             self._open.append(index)
-            events.append(ToolCallStart(index=index, id=call_id, name=function.get("name") or ""))
-        elif known is None:
-            return events  # a fragment for a call that never started: nothing to join it to
-        index = self._calls[key][0]
+            events.append(ToolCallStart(index=index, id=call_id, name=name))
+        else:
+            assert known is not None
+            if name and not known.named:
+                # A name that comes after the id cannot be sent any more; keep the first.
+                known.named = True
+        index = self._calls[key].index
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             events.append(ToolCallDelta(index=index, arguments=arguments))
@@ -391,8 +425,10 @@ class UpstreamChatStream:
         reason = self._reason or "stop"
         if self._open and reason == "stop":
             reason = "tool_calls"
+        elif self._refused and reason == "stop":
+            reason = "refusal"
         self._open = []
-        events.append(Finish(reason=reason))
+        events.append(Finish(reason=reason, stop_sequence=self._stop_sequence))
         return events
 
     @property
@@ -401,12 +437,60 @@ class UpstreamChatStream:
         return self._reason is not None
 
 
+@dataclass(slots=True)
+class _UpstreamCall:
+    index: int
+    id: str
+    # Whether the call's function name has come (a second name without an id is a new call).
+    named: bool
+
+
+def _generated_call_id(chunk_id: str, index: int) -> str:
+    digest = hashlib.sha256(f"{chunk_id or uuid.uuid4().hex}:{index}".encode()).hexdigest()
+    return f"call_{digest[:24]}"
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _logprobs_events(logprobs: Any) -> list[Event]:
+    """A choice's `logprobs` (`content` for the answer's tokens, `refusal` for the
+    refusal's) as events; anything malformed is skipped, not fatal."""
+    if not isinstance(logprobs, dict):
+        return []
+    events: list[Event] = []
+    for key, refusal in (("content", False), ("refusal", True)):
+        tokens = _token_logprobs(logprobs.get(key))
+        if tokens:
+            events.append(LogprobsDelta(tokens=tokens, refusal=refusal))
+    return events
+
+
+def _token_logprobs(entries: Any, *, top: bool = True) -> tuple[TokenLogprob, ...]:
+    if not isinstance(entries, list):
+        return ()
+    tokens: list[TokenLogprob] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
+            continue
+        logprob = entry.get("logprob")
+        if not isinstance(logprob, (int, float)) or isinstance(logprob, bool):
+            continue
+        raw_bytes = entry.get("bytes")
+        token_bytes = (
+            tuple(b for b in raw_bytes if isinstance(b, int))
+            if isinstance(raw_bytes, list)
+            else None
+        )
+        alternatives = _token_logprobs(entry.get("top_logprobs"), top=False) if top else ()
+        tokens.append(TokenLogprob(entry["token"], float(logprob), token_bytes, alternatives))
+    return tuple(tokens)
+
+
 def events_from_completion(body: dict[str, Any]) -> list[Event]:
     """A whole `chat.completion` (an upstream that ignored `stream: true`) as events."""
     stream = UpstreamChatStream()
-    events: list[Event] = []
-    for choice in body.get("choices") or []:
-        events += stream._choice(choice)
-    if isinstance(body.get("usage"), dict):
-        events.append(usage_from_json(body["usage"]))
-    return events + stream.close()
+    events = stream.feed(body)
+    # An error object answered with a 200 ends there; anything else is a whole answer.
+    return events if stream.done else events + stream.close()
