@@ -8,11 +8,15 @@ answer to a client, with an HTTP status), a `ConfigError` (the operator's settin
 
 A `ProxyError` carries a dialect-neutral `kind` and an HTTP status; each dialect maps
 the kind onto its own error type names (`invalid_request_error`, `INVALID_ARGUMENT`,
-...). Messages must never contain secrets: they are shown to clients and logged.
+...) and picks a status its clients know (Anthropic's overload is 529, which OpenAI and
+Google never send; they say 503). `kind_for_error_type` reads an upstream's error names
+back into a kind, so that an error object met inside a 200 stream keeps its meaning.
+Messages must never contain secrets: they are shown to clients and logged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 ErrorKind = Literal[
@@ -52,6 +56,78 @@ def kind_for_status(status: int) -> ErrorKind:
     if 400 <= status < 500:
         return "invalid_request"
     return "api_error"
+
+
+# The error names upstreams put in an error object (`type` and `code` in OpenAI's and
+# Anthropic's, `status` in Google's), lowercased. Only names whose meaning is clear are
+# here: an unknown name is None, so the caller falls back on the HTTP status.
+_KIND_FOR_ERROR_TYPE: dict[str, ErrorKind] = {
+    # OpenAI `type`s and `code`s (Chat Completions, Responses, compatible servers).
+    "invalid_request_error": "invalid_request",
+    "context_length_exceeded": "invalid_request",
+    "string_above_max_length": "invalid_request",
+    "invalid_value": "invalid_request",
+    "invalid_type": "invalid_request",
+    "unsupported_parameter": "invalid_request",
+    "unsupported_value": "invalid_request",
+    "content_policy_violation": "invalid_request",
+    "content_filter": "invalid_request",
+    "authentication_error": "authentication",
+    "invalid_api_key": "authentication",
+    "permission_error": "permission",
+    "unsupported_country_region_territory": "permission",
+    "not_found_error": "not_found",
+    "model_not_found": "not_found",
+    "unknown_url": "not_found",
+    "rate_limit_error": "rate_limit",
+    "rate_limit_exceeded": "rate_limit",
+    "insufficient_quota": "rate_limit",
+    "usage_limit_reached": "rate_limit",
+    "timeout_error": "timeout",
+    "server_error": "api_error",
+    # Anthropic `type`s not above.
+    "request_too_large": "request_too_large",
+    "api_error": "api_error",
+    "overloaded_error": "overloaded",
+    # google.rpc.Code names, as Google APIs send them in `error.status`.
+    "invalid_argument": "invalid_request",
+    "failed_precondition": "invalid_request",
+    "out_of_range": "invalid_request",
+    "unauthenticated": "authentication",
+    "permission_denied": "permission",
+    "not_found": "not_found",
+    "resource_exhausted": "rate_limit",
+    "deadline_exceeded": "timeout",
+    "internal": "api_error",
+    "unknown": "api_error",
+    "data_loss": "api_error",
+    "unavailable": "overloaded",
+}
+
+
+def kind_for_error_type(name: str | None) -> ErrorKind | None:
+    """The error kind an upstream means by an error type, code or status name
+    (`invalid_request_error`, `context_length_exceeded`, `overloaded_error`,
+    `RESOURCE_EXHAUSTED`, ...), whatever its case; None for a name not known here.
+
+    Where an error object carries several names, the most specific one should be asked
+    first (`code` before `type`); `kind_for_error_object` does that."""
+    if not isinstance(name, str):
+        return None
+    return _KIND_FOR_ERROR_TYPE.get(name.strip().lower())
+
+
+def kind_for_error_object(error: Mapping[str, object]) -> ErrorKind | None:
+    """The kind an upstream's error object says it is, from its `code`, `type` and
+    `status` names in that order (an OpenAI `code` is more specific than its `type`);
+    None when none of them is known. A numeric `code` (Google's HTTP status) is left to
+    the caller, which knows the status the answer came with."""
+    for field in ("code", "type", "status"):
+        value = error.get(field)
+        kind = kind_for_error_type(value) if isinstance(value, str) else None
+        if kind is not None:
+            return kind
+    return None
 
 
 class ChatmockError(Exception):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from chatmock_lab.core.request import TextPart
+from typing import Any, Protocol
 
 
-def note_cache_hint(part: TextPart, at: str, dropped: list[str], why: str) -> None:
+class _Cacheable(Protocol):
+    cache_control: dict[str, Any] | None
+
+
+def note_cache_hint(part: _Cacheable, at: str, dropped: list[str], why: str) -> None:
     """Note `{at}.cache_control: {why}` when the part carries a prompt-caching hint
     (Anthropic's `cache_control`) that the target dialect cannot say."""
     if part.cache_control is not None:

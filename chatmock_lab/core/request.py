@@ -30,6 +30,7 @@ class ImagePart:
     data: str | None = None
     media_type: str | None = None
     detail: str | None = None
+    cache_control: dict[str, Any] | None = None
 
     @classmethod
     def from_url(cls, url: str, detail: str | None = None) -> ImagePart:
@@ -54,6 +55,7 @@ class DocumentPart:
     url: str | None = None
     text: str | None = None
     title: str | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -127,6 +129,7 @@ class ToolDefinition:
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +200,8 @@ class ChatRequest:
     # OpenAI's cache routing key and the end user's stable id (the successor of `user`).
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
+    # Anthropic's top-level `cache_control` (automatic caching of the whole prompt).
+    cache_control: dict[str, Any] | None = None
     # End-user id and free-form metadata; providers may forward them, the mock ignores them.
     user: str | None = None
     metadata: dict[str, Any] | None = None

@@ -85,7 +85,8 @@ class CopilotProvider(OpenAICompatibleProvider):
         await self.credentials.after_unauthorized(stale.token)
         return await super()._open(method, path, request=request, body=body)
 
-    def _max_tokens_field(self, model: str) -> str:
+    def _max_tokens_field(self, model: str) -> str | None:
+        # Copilot's models each accept one name; the client's spelling cannot know which.
         return "max_completion_tokens" if _COMPLETION_TOKENS_MODELS.match(model) else "max_tokens"
 
     async def models(self) -> list[ModelInfo]:

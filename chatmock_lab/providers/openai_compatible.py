@@ -8,24 +8,22 @@ variable holding its key, its extra headers and its name for the token limit.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
 
+from chatmock_lab.config import ConfigError
 from chatmock_lab.core import ChatRequest, EmbeddingRequest, Event, ProxyError
 from chatmock_lab.dialects.openai import (
     UpstreamChatStream,
     build_upstream_request,
     events_from_completion,
 )
+from chatmock_lab.dialects.openai.wire import MAX_TOKENS_FIELDS
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, report_dropped
 from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream, JSONStream
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +33,9 @@ class UpstreamSpec:
     base_url_variable: str
     key_variable: str
     key_required: bool
-    # Chat Completions' token limit: OpenAI's reasoning models reject `max_tokens`.
+    # Chat Completions' token limit when the client did not name it (it is sent the way
+    # an OpenAI client sent it): OpenAI's reasoning models reject `max_tokens`, which
+    # older servers read alone. `CHATMOCK_<NAME>_MAX_TOKENS_FIELD` forces one.
     max_tokens_field: str = "max_tokens"
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -67,6 +67,9 @@ SPECS: dict[str, UpstreamSpec] = {
         key_variable="OPENAI_API_KEY",
         # Local servers (Ollama, vLLM, LM Studio) need no key.
         key_required=False,
+        # OpenAI's current name; a server that does not know it ignores it (no limit),
+        # where a reasoning model given `max_tokens` fails the request.
+        max_tokens_field="max_completion_tokens",
     ),
 }
 
@@ -78,10 +81,13 @@ class OpenAICompatibleProvider:
         self.base_url = (env.get(spec.base_url_variable) or spec.default_base_url).rstrip("/")
         self.api_key = env.get(spec.key_variable) or None
         self.http = http
-        host = urlsplit(self.base_url).hostname or ""
-        self.max_tokens_field = (
-            "max_completion_tokens" if host == "api.openai.com" else spec.max_tokens_field
-        )
+        variable = f"CHATMOCK_{spec.name.upper()}_MAX_TOKENS_FIELD"
+        forced = env.get(variable) or None
+        if forced is not None and forced not in MAX_TOKENS_FIELDS:
+            raise ConfigError(
+                f"{variable} must be one of {', '.join(MAX_TOKENS_FIELDS)} (got {forced!r})"
+            )
+        self.forced_max_tokens_field = forced
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
@@ -111,8 +117,10 @@ class OpenAICompatibleProvider:
             method, f"{base}{path}", headers=headers, json_body=body, trace=trace
         )
 
-    def _max_tokens_field(self, model: str) -> str:
-        return self.max_tokens_field
+    def _max_tokens_field(self, model: str) -> str | None:
+        """The token-limit field this upstream must get for `model`, whatever the client
+        said; None lets the client's spelling (or the spec's default) stand."""
+        return self.forced_max_tokens_field
 
     def map_model(self, model: str) -> str:
         return model
@@ -163,7 +171,9 @@ class OpenAICompatibleProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         body, dropped = build_upstream_request(
-            request, max_tokens_field=self._max_tokens_field(request.model)
+            request,
+            max_tokens_field=self._max_tokens_field(request.model),
+            default_max_tokens_field=self.spec.max_tokens_field,
         )
         report_dropped(self.name, request, dropped)
         response = await self._open("POST", "/chat/completions", request=request, body=body)

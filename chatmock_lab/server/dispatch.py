@@ -15,7 +15,20 @@ from dataclasses import dataclass
 
 from quart import request
 
-from chatmock_lab.core import ChatRequest, ChatResponse, Event, ProxyError
+from chatmock_lab import tokens
+from chatmock_lab.core import (
+    ChatRequest,
+    ChatResponse,
+    Event,
+    Finish,
+    ProxyError,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
 from chatmock_lab.dialects.fields import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
 from chatmock_lab.providers import Provider, TakesRequestHints, report_dropped
@@ -52,6 +65,13 @@ class OpenedStream:
     tap: Tap | None
     keepalive: float
     redactor: Redactor
+    # The request as the provider got it (its model name, hints and trace).
+    request: ChatRequest
+
+    async def prompt_tokens(self) -> int:
+        """The prompt's size by the proxy's tokenizer: an estimate, for answers that must
+        state it before the upstream has (Anthropic's `message_start`)."""
+        return await tokens.count_request_off_loop(self.request)
 
     def render(self, renderer: StreamRenderer) -> AsyncIterator[bytes]:
         """The dialect's frames for these events (keep-alives on silence)."""
@@ -98,7 +118,7 @@ async def open_stream(
     report_dropped(dialect, upstream, dropped or ())
     events = await prime(_guarded(state, provider, upstream))
     return OpenedStream(
-        events, upstream.model, tap, state.settings.keepalive_seconds, state.redactor
+        events, upstream.model, tap, state.settings.keepalive_seconds, state.redactor, upstream
     )
 
 
@@ -116,11 +136,38 @@ async def _guarded(
     permit = await state.gate.acquire()
     try:
         await state.rate_limiter.admit()
-        async with aclosing(provider.stream(chat)) as events:
+        async with aclosing(_with_usage(provider.stream(chat), chat)) as events:
             async for event in events:
                 yield event
     finally:
         permit.release()
+
+
+async def _with_usage(
+    events: AsyncGenerator[Event, None], chat: ChatRequest
+) -> AsyncGenerator[Event, None]:
+    """The events, with usage counted by the proxy's tokenizer (`Usage.estimated`) before
+    the finish when the upstream reported none, so that no dialect reports zeros as if
+    they were real."""
+    reported = False
+    produced: list[str] = []
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, Usage):
+                reported = True
+            elif isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
+                produced.append(event.text)
+            elif isinstance(event, ToolCallDelta):
+                produced.append(event.arguments)
+            elif isinstance(event, ToolCallStart):
+                produced.append(event.name)
+            elif isinstance(event, Finish) and not reported:
+                yield Usage(
+                    input_tokens=await tokens.count_request_off_loop(chat),
+                    output_tokens=tokens.count_text("".join(produced)),
+                    estimated=True,
+                )
+            yield event
 
 
 def _last_text(chat: ChatRequest) -> str:

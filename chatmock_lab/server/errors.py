@@ -7,6 +7,7 @@ path or a 413 raised before any route ran answers in the shape the client expect
 from __future__ import annotations
 
 import logging
+import math
 
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
@@ -43,7 +44,10 @@ def error_response(error: ProxyError, dialect: str | None = None) -> Response:
     status, body = renderer(server_state().redactor.error(error))
     headers = {}
     if error.retry_after is not None:
-        headers["retry-after"] = str(max(0, round(error.retry_after)))
+        # Whole seconds (the header has no fractions), rounded up so that a client waiting
+        # exactly that long does not come back early; to milliseconds first, so that float
+        # noise (12.0000001) does not add a second.
+        headers["retry-after"] = str(max(0, math.ceil(round(error.retry_after, 3))))
     return json_response(body, status=status, headers=headers)
 
 

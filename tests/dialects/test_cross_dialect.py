@@ -187,6 +187,9 @@ def test_three_dialects_reach_the_provider_as_the_same_request(start_server) -> 
             ],
         )
     from_gemini, from_openai, from_anthropic = recorder.requests
+    # The one difference: how an OpenAI client spelled the token limit, kept so that an
+    # OpenAI-compatible upstream is sent the same spelling.
+    assert from_openai.extensions.pop("openai.max_tokens_field") == "max_tokens"
     assert from_gemini == from_openai == from_anthropic
     assert [m.role for m in from_openai.messages] == ["user", "assistant", "tool", "user"]
     # The same request, so the same answer and the same count, in each dialect's words.

@@ -37,6 +37,9 @@ _STATUSES: dict[str, str] = {
     "overloaded": "UNAVAILABLE",
 }
 
+# Statuses other APIs send that Google never does, as the one Google sends for the same.
+_STATUS_FOR_FOREIGN_STATUS: dict[int, int] = {529: 503}
+
 _FINISH_REASONS: dict[str, str] = {
     "stop": "STOP",
     "length": "MAX_TOKENS",
@@ -139,17 +142,38 @@ def render_model_list(
 
 
 def render_error(error: ProxyError) -> tuple[int, dict[str, Any]]:
-    """The HTTP status and google.rpc.Status body; a bad field is a BadRequest violation."""
+    """The HTTP status and google.rpc.Status body: a bad field is a BadRequest violation,
+    a known wait a RetryInfo, and an upstream's 529 (Anthropic's overload, which Google
+    never sends) Google's own 503 UNAVAILABLE."""
+    status = _STATUS_FOR_FOREIGN_STATUS.get(error.status, error.status)
     body: dict[str, Any] = {
-        "code": error.status,
+        "code": status,
         "message": error.message,
         "status": _STATUSES.get(error.kind, "INTERNAL"),
     }
+    details: list[dict[str, Any]] = []
     if error.param:
-        body["details"] = [
+        details.append(
             {
                 "@type": "type.googleapis.com/google.rpc.BadRequest",
                 "fieldViolations": [{"field": error.param, "description": error.message}],
             }
-        ]
-    return error.status, {"error": body}
+        )
+    if error.retry_after is not None:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": duration(error.retry_after),
+            }
+        )
+    if details:
+        body["details"] = details
+    return status, {"error": body}
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a google.protobuf.Duration in its JSON form: `12s`, `0.500s` (proto3
+    JSON writes 0, 3, 6 or 9 fractional digits; milliseconds are plenty for a wait)."""
+    millis = max(0, round(seconds * 1000))
+    whole, fraction = divmod(millis, 1000)
+    return f"{whole}s" if fraction == 0 else f"{whole}.{fraction:03d}s"

@@ -30,6 +30,7 @@ from chatmock_lab.core import (
     ReasoningDelta,
     ReasoningPart,
     RefusalDelta,
+    RefusalPart,
     RenderedRequest,
     TextDelta,
     TextPart,
@@ -43,6 +44,7 @@ from chatmock_lab.core import (
     ToolResultPart,
     arguments_json,
 )
+from chatmock_lab.core.errors import kind_for_error_object
 from chatmock_lab.core.notes import note_cache_hint
 from chatmock_lab.core.reasoning import effort_for
 from chatmock_lab.core.tools import carried_tools, narrow_tool_choice
@@ -50,7 +52,10 @@ from chatmock_lab.dialects.openai.render import assistant_message
 from chatmock_lab.dialects.openai.wire import (
     FINISH_REASONS,
     MAX_STOP,
+    MAX_TOKENS_FIELD,
+    MAX_TOKENS_FIELDS,
     REASONING_EFFORTS,
+    SERVICE_TIERS,
     TOOL_NAME,
     usage_from_json,
 )
@@ -72,13 +77,9 @@ def _upstream_user_content(parts: list[Any], dropped: list[str], where: str) -> 
         if isinstance(part, TextPart):
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, ImagePart):
-            image: dict[str, Any] = {"url": part.as_url()}
-            if part.detail:
-                image["detail"] = part.detail
-            if part.url is not None and part.media_type:
-                dropped.append(f"{at}.media_type: an image URL carries no media type here")
-            content.append({"type": "image_url", "image_url": image})
+            content.append(_image_json(part, at, dropped))
         elif isinstance(part, DocumentPart):
+            note_cache_hint(part, at, dropped, _NO_CACHE_HINTS)
             if part.text is not None:
                 title = f"{part.title}\n\n" if part.title else ""
                 content.append({"type": "text", "text": title + part.text})
@@ -95,14 +96,27 @@ def _upstream_user_content(parts: list[Any], dropped: list[str], where: str) -> 
     return content
 
 
+def _image_json(part: ImagePart, at: str, dropped: list[str]) -> dict[str, Any]:
+    note_cache_hint(part, at, dropped, _NO_CACHE_HINTS)
+    image: dict[str, Any] = {"url": part.as_url()}
+    if part.detail:
+        image["detail"] = part.detail
+    if part.url is not None and part.media_type:
+        dropped.append(f"{at}.media_type: an image URL carries no media type here")
+    return {"type": "image_url", "image_url": image}
+
+
 def _upstream_assistant(message: Message, dropped: list[str], where: str) -> dict[str, Any]:
     texts: list[str] = []
+    refusals: list[str] = []
     calls: list[ToolCallPart] = []
     for j, part in enumerate(message.parts):
         at = f"{where}.parts[{j}]"
         if isinstance(part, TextPart):
             note_cache_hint(part, at, dropped, _NO_CACHE_HINTS)
             texts.append(part.text)
+        elif isinstance(part, RefusalPart):
+            refusals.append(part.text)
         elif isinstance(part, ToolCallPart):
             calls.append(part)
             if part.signature is not None:
@@ -112,26 +126,41 @@ def _upstream_assistant(message: Message, dropped: list[str], where: str) -> dic
         else:
             dropped.append(f"{at}: {type(part).__name__} has no place in an assistant message")
     # The same encoding as an answer's message: text parts joined, calls after them.
-    return assistant_message("".join(texts), calls)
+    entry = assistant_message("".join(texts), calls)
+    if refusals:
+        entry["refusal"] = "".join(refusals)
+    return entry
 
 
 def _upstream_tool_results(
     message: Message, dropped: list[str], where: str
 ) -> list[dict[str, Any]]:
+    """One `tool` message per result; several text parts stay apart (array content),
+    and images, which tool messages cannot hold, follow in one user message."""
     messages: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
     for j, part in enumerate(message.parts):
         at = f"{where}.parts[{j}]"
         if not isinstance(part, ToolResultPart):
             dropped.append(f"{at}: {type(part).__name__} has no place in a tool message")
             continue
-        if any(isinstance(p, ImagePart) for p in part.content):
-            dropped.append(f"{at}: images in tool results are not carried over")
-        text = part.text()
+        texts = [p.text for p in part.content if isinstance(p, TextPart)]
         if part.is_error:
             # Tool messages have no error flag; the text is the only place left to say it.
             dropped.append(f"{at}.is_error: tool messages have no error flag; text says 'Error:'")
-            text = f"Error: {text}"
-        messages.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": text})
+            texts = [f"Error: {texts[0] if texts else ''}", *texts[1:]]
+        content: Any = texts[0] if len(texts) <= 1 else [{"type": "text", "text": t} for t in texts]
+        messages.append(
+            {"role": "tool", "tool_call_id": part.tool_call_id, "content": content or ""}
+        )
+        result_images = [p for p in part.content if isinstance(p, ImagePart)]
+        if result_images:
+            images.append(
+                {"type": "text", "text": f"Images returned by tool call {part.tool_call_id}:"}
+            )
+            images += [_image_json(image, at, dropped) for image in result_images]
+    if images:
+        messages.append({"role": "user", "content": images})
     return messages
 
 
@@ -164,7 +193,8 @@ def _upstream_messages(request: ChatRequest, dropped: list[str]) -> list[dict[st
     return messages
 
 
-def _tool_json(tool: ToolDefinition) -> dict[str, Any]:
+def _tool_json(tool: ToolDefinition, at: str, dropped: list[str]) -> dict[str, Any]:
+    note_cache_hint(tool, at, dropped, _NO_CACHE_HINTS)
     function: dict[str, Any] = {"name": tool.name}
     if tool.description:
         function["description"] = tool.description
@@ -223,7 +253,7 @@ def _chat_body(
     # Names from Gemini may hold '.' or ':'; Chat Completions rejects the whole request.
     tools = carried_tools(request.tools, TOOL_NAME, "is not a valid Chat Completions name", dropped)
     if tools:
-        body["tools"] = [_tool_json(t) for t in tools]
+        body["tools"] = [_tool_json(t, f"tools[{i}]", dropped) for i, t in enumerate(tools)]
     choice = narrow_tool_choice(request.tool_choice, {t.name for t in tools}, dropped)
     if choice is not None:
         body["tool_choice"] = _tool_choice_json(choice)
@@ -238,8 +268,21 @@ def _chat_body(
         "presence_penalty": request.presence_penalty,
         "frequency_penalty": request.frequency_penalty,
         "user": request.user,
+        "logprobs": request.logprobs,
+        "top_logprobs": request.top_logprobs,
+        "logit_bias": request.logit_bias,
+        "prompt_cache_key": request.prompt_cache_key,
+        "safety_identifier": request.safety_identifier,
     }
     body.update({k: v for k, v in optional_fields.items() if v is not None})
+    if request.service_tier in SERVICE_TIERS:
+        body["service_tier"] = request.service_tier
+    elif request.service_tier is not None:
+        dropped.append(
+            f"service_tier: {request.service_tier!r} is not a Chat Completions service tier"
+        )
+    if request.cache_control is not None:
+        dropped.append(f"cache_control: {_NO_CACHE_HINTS}")
     if request.stop:
         # OpenAI rejects more than four; the first four are what a client could send.
         body["stop"] = request.stop[:MAX_STOP]
@@ -262,31 +305,46 @@ def _chat_body(
         # at OpenAI is not ours to decide.
         dropped.append("metadata: Chat Completions accepts metadata only with store: true")
     for key in request.extensions:
-        dropped.append(f"extensions.{key}: no Chat Completions equivalent")
+        if key != MAX_TOKENS_FIELD:
+            dropped.append(f"extensions.{key}: no Chat Completions equivalent")
     return body
 
 
 def build_upstream_request(
-    request: ChatRequest, *, max_tokens_field: str = "max_completion_tokens"
+    request: ChatRequest,
+    *,
+    max_tokens_field: str | None = None,
+    default_max_tokens_field: str = "max_completion_tokens",
 ) -> tuple[dict[str, Any], list[str]]:
     """A streaming Chat Completions body for an OpenAI-compatible upstream, and what could
-    not be carried over."""
+    not be carried over.
+
+    The token limit goes in `max_tokens_field` when the provider is configured with one;
+    else in the field an OpenAI client used; else in `default_max_tokens_field`."""
     dropped: list[str] = []
-    body = _chat_body(request, stream=True, max_tokens_field=max_tokens_field, dropped=dropped)
+    field = max_tokens_field or _client_max_tokens_field(request) or default_max_tokens_field
+    body = _chat_body(request, stream=True, max_tokens_field=field, dropped=dropped)
     return body, dropped
+
+
+def _client_max_tokens_field(request: ChatRequest) -> str | None:
+    field = request.extensions.get(MAX_TOKENS_FIELD)
+    return field if field in MAX_TOKENS_FIELDS else None
 
 
 def render_request(request: ChatRequest, *, stream: bool = False) -> RenderedRequest:
     """The `/v1/chat/completions` body the openai SDK would send for `request`.
 
-    The same renderer as the upstream request, with a client's choices: `max_tokens`
-    (what every Chat Completions server reads), and `stream` plus
-    `stream_options.include_usage` only when streaming. Normalisations (not losses, so
-    not in `dropped`): system parts are joined by blank lines into one system message, an
-    assistant's text parts into one string and put before its tool calls, a tool result's
-    text parts into one string, a json_schema format without a name is named "response"."""
+    The same renderer as the upstream request, with a client's choices: the token limit
+    as the OpenAI client said it, else `max_tokens` (what every Chat Completions server
+    reads), and `stream` plus `stream_options.include_usage` only when streaming.
+    Normalisations (not losses, so not in `dropped`): system parts are joined by blank
+    lines into one system message, an assistant's text parts into one string and put
+    before its tool calls, images in tool results follow the results in a user message,
+    a json_schema format without a name is named "response"."""
     dropped: list[str] = []
-    body = _chat_body(request, stream=stream, max_tokens_field="max_tokens", dropped=dropped)
+    field = _client_max_tokens_field(request) or "max_tokens"
+    body = _chat_body(request, stream=stream, max_tokens_field=field, dropped=dropped)
     # A copy, so a caller editing the body cannot reach into the canonical request.
     return RenderedRequest(body=copy.deepcopy(body), path="/v1/chat/completions", dropped=dropped)
 
@@ -295,24 +353,33 @@ def render_request(request: ChatRequest, *, stream: bool = False) -> RenderedReq
 
 
 def upstream_error(payload: Any, status: int) -> ProxyError:
-    """An upstream's error body (OpenAI's shape, or anything) as a ProxyError with its status."""
+    """An upstream's error body (OpenAI's shape, or anything) as a ProxyError.
+
+    An error status is kept as it is; an error object inside a 200 answer (a stream's
+    `{"error": ...}` chunk, context length exceeded for instance) keeps the kind its
+    `code` or `type` names, so a client's mistake stays a 400 that SDKs do not retry;
+    one of no known kind is a 502."""
     message = None
     code = None
+    kind = None
     if isinstance(payload, dict):
         error = payload.get("error", payload)
         if isinstance(error, dict):
             message = error.get("message") or error.get("detail")
             code = error.get("code") if isinstance(error.get("code"), str) else None
+            kind = kind_for_error_object(error)
         elif isinstance(error, str):
             message = error
         message = message or payload.get("detail") or payload.get("message")
     elif isinstance(payload, str) and payload.strip():
         message = payload.strip()[:500]
-    return ProxyError(
-        f"Upstream error {status}: {message or 'no details'}",
-        status=status if status >= 400 else 502,
-        code=code,
-    )
+    text = f"Upstream error {status if status >= 400 else ''}".rstrip()
+    text = f"{text}: {message or 'no details'}"
+    if status >= 400:
+        return ProxyError(text, status=status, code=code)
+    if kind is not None:
+        return ProxyError(text, kind=kind, code=code)
+    return ProxyError(text, status=502, code=code)
 
 
 class UpstreamChatStream:
@@ -349,7 +416,8 @@ class UpstreamChatStream:
             ]
         if payload.get("error"):
             self.done = True
-            return [Error(upstream_error(payload, 502))]
+            # An error chunk in a stream that began with 200.
+            return [Error(upstream_error(payload, 200))]
         if isinstance(payload.get("id"), str):
             self._chunk_id = payload["id"]
         events: list[Event] = []
@@ -392,8 +460,9 @@ class UpstreamChatStream:
         events: list[Event] = []
         key = (choice_index, _int_or(call.get("index"), position))
         function = call.get("function") or {}
-        call_id = call.get("id") if isinstance(call.get("id"), str) else ""
-        name = function.get("name") if isinstance(function.get("name"), str) else ""
+        raw_id, raw_name = call.get("id"), function.get("name")
+        call_id: str = raw_id if isinstance(raw_id, str) else ""
+        name: str = raw_name if isinstance(raw_name, str) else ""
         known = self._calls.get(key)
         opens = known is None or (
             (call_id and call_id != known.id) or (not call_id and name and known.named)

@@ -18,6 +18,7 @@ from chatmock_lab.core import (
     Message,
     ReasoningConfig,
     ReasoningPart,
+    RefusalPart,
     ResponseFormat,
     TextPart,
     ToolCallPart,
@@ -38,9 +39,35 @@ from chatmock_lab.dialects.fields import (
     required,
     string_list,
 )
-from chatmock_lab.dialects.openai.wire import MAX_STOP, REASONING_EFFORTS, TOOL_NAME
+from chatmock_lab.dialects.openai.wire import (
+    MAX_STOP,
+    MAX_TOKENS_FIELD,
+    REASONING_EFFORTS,
+    SERVICE_TIERS,
+    TOOL_NAME,
+)
 
-_ROLES = ("system", "developer", "user", "assistant", "tool")
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+# Every documented "Create chat completion" field this parser reads into the canonical
+# request or says it does not carry; any other field is noted as undocumented.
+_READ = frozenset(
+    {
+        "model", "messages", "n", "tools", "tool_choice", "functions", "function_call",
+        "max_completion_tokens", "max_tokens", "stop", "parallel_tool_calls", "temperature",
+        "top_p", "seed", "presence_penalty", "frequency_penalty", "response_format",
+        "reasoning_effort", "user", "metadata", "logprobs", "top_logprobs", "logit_bias",
+        "service_tier", "prompt_cache_key", "safety_identifier", "stream", "stream_options",
+    }
+)  # fmt: skip
+# Documented fields with no canonical place: why each is not carried.
+_NOT_CARRIED = {
+    "prediction": "predicted outputs are an OpenAI-only latency feature; not sent upstream",
+    "audio": "audio output is not supported; the answer is text",
+    "store": "storing completions at the upstream is not the proxy's to decide",
+    "web_search_options": "web search is an OpenAI-hosted tool with no equivalent here",
+    "verbosity": "no canonical equivalent; the upstream's default verbosity applies",
+    "prompt_cache_retention": "cache retention is an OpenAI-only setting; not sent upstream",
+}
 
 
 @dataclass(slots=True)
@@ -67,13 +94,49 @@ def parse_request(body: Any) -> tuple[ChatRequest, StreamOptions]:
             param="n",
         )
 
+    dropped = _not_carried(body)
     system, messages = _parse_messages(raw_messages)
-    tools = _parse_tools(body.get("tools"))
-    tool_choice = _parse_tool_choice(body.get("tool_choice"), tools)
-    max_tokens = optional_int(body, "max_completion_tokens", minimum=1)
-    if max_tokens is None:
-        max_tokens = optional_int(body, "max_tokens", minimum=1)
+    if body.get("functions") is not None:
+        # The pre-tools spelling of function calling: the same tools, another shape.
+        if body.get("tools") is not None:
+            raise InvalidRequest(
+                "functions: send either tools or the legacy functions, not both",
+                param="functions",
+            )
+        tools = _parse_functions(body["functions"])
+        tool_choice = _parse_function_call(body.get("function_call"), tools)
+    else:
+        if body.get("function_call") is not None:
+            raise InvalidRequest(
+                "function_call: only allowed with functions (use tool_choice with tools)",
+                param="function_call",
+            )
+        tools = _parse_tools(body.get("tools"))
+        tool_choice = _parse_tool_choice(body.get("tool_choice"), tools)
+    max_completion_tokens = optional_int(body, "max_completion_tokens", minimum=1)
+    max_tokens = (
+        max_completion_tokens
+        if max_completion_tokens is not None
+        else optional_int(body, "max_tokens", minimum=1)
+    )
+    extensions: dict[str, Any] = {}
+    if max_tokens is not None:
+        # Said again the client's way to an OpenAI-compatible upstream (Azure and
+        # reasoning models refuse `max_tokens`, older servers know only `max_tokens`).
+        extensions[MAX_TOKENS_FIELD] = (
+            "max_completion_tokens" if max_completion_tokens is not None else "max_tokens"
+        )
     stop = parse_stop(body)
+    logprobs = optional(body, "logprobs", bool)
+    top_logprobs = optional_int(body, "top_logprobs", minimum=0, maximum=20)
+    if top_logprobs is not None and not logprobs:
+        raise InvalidRequest(
+            "top_logprobs: logprobs must be set to true when top_logprobs is used",
+            param="top_logprobs",
+        )
+    service_tier = optional(body, "service_tier", str)
+    if service_tier is not None:
+        one_of(service_tier, SERVICE_TIERS, "service_tier")
 
     request = ChatRequest(
         model=model,
@@ -93,8 +156,50 @@ def parse_request(body: Any) -> tuple[ChatRequest, StreamOptions]:
         reasoning=_parse_reasoning_effort(body.get("reasoning_effort")),
         user=optional(body, "user", str),
         metadata=optional(body, "metadata", dict),
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+        logit_bias=_parse_logit_bias(body.get("logit_bias")),
+        service_tier=service_tier,
+        prompt_cache_key=optional(body, "prompt_cache_key", str),
+        safety_identifier=optional(body, "safety_identifier", str),
+        extensions=extensions,
     )
-    return request, parse_stream_options(body)
+    options = parse_stream_options(body)
+    options.dropped = dropped
+    return request, options
+
+
+def _not_carried(body: dict[str, Any]) -> list[str]:
+    """Notes for the documented fields the canonical request has no place for, and for
+    fields OpenAI does not document (sent by a client for another server, perhaps)."""
+    notes: list[str] = []
+    for key, value in body.items():
+        if key in _READ or value is None:
+            continue
+        if key == "modalities" and value == ["text"]:
+            continue  # the default: nothing is lost
+        if key == "store" and value is False:
+            continue
+        why = _NOT_CARRIED.get(key)
+        if key == "modalities":
+            why = "only text output is supported"
+        notes.append(f"{key}: {why or 'not a documented Chat Completions field; ignored'}")
+    return notes
+
+
+def _parse_logit_bias(raw: Any) -> dict[str, float] | None:
+    if raw is None:
+        return None
+    bias: dict[str, float] = {}
+    for token in expect_object(raw, "logit_bias"):
+        if not token.isdigit():
+            raise InvalidRequest(
+                f"{join('logit_bias', token)}: keys must be token ids", param="logit_bias"
+            )
+        number = optional_number(raw, token, "logit_bias", minimum=-100, maximum=100)
+        if number is not None:
+            bias[token] = number
+    return bias
 
 
 def parse_stream_options(body: dict[str, Any]) -> StreamOptions:
@@ -125,6 +230,7 @@ def _parse_messages(raw: list[Any]) -> tuple[list[TextPart], list[Message]]:
     system: list[TextPart] = []
     messages: list[Message] = []
     call_names: dict[str, str] = {}
+    legacy_ids: dict[str, str] = {}
     for i, item in enumerate(raw):
         path = join("messages", i)
         item = expect_object(item, path)
@@ -145,10 +251,24 @@ def _parse_messages(raw: list[Any]) -> tuple[list[TextPart], list[Message]]:
             for part in message.parts:
                 if isinstance(part, ToolCallPart):
                     call_names[part.id] = part.name
+                    if part.id == legacy_call_id(path):
+                        legacy_ids[part.name] = part.id
             message.name = name
             messages.append(message)
         else:
-            call_id = required(item, "tool_call_id", str, path)
+            if role == "function":
+                # Legacy function results pair by name with the latest call of it.
+                function_name = required(item, "name", str, path)
+                call_id = legacy_ids.get(function_name, "")
+                if not call_id:
+                    raise InvalidRequest(
+                        f"{join(path, 'name')}: no earlier assistant function_call"
+                        f" of {function_name!r} to answer",
+                        param=join(path, "name"),
+                    )
+                name = None
+            else:
+                call_id = required(item, "tool_call_id", str, path)
             content = _content_parts(
                 item.get("content"), join(path, "content"), _TEXT_ONLY, allow_empty=True
             )
@@ -233,7 +353,11 @@ def _assistant_message(item: dict[str, Any], path: str) -> Message:
                 ("text", "refusal"),
                 join(block_path, "type"),
             )
-            parts.append(TextPart(required(block, kind, str, block_path)))
+            text = required(block, kind, str, block_path)
+            parts.append(TextPart(text) if kind == "text" else RefusalPart(text))
+    refusal = optional(item, "refusal", str, path)
+    if refusal:
+        parts.append(RefusalPart(refusal))
     reasoning = item.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
         parts.insert(0, ReasoningPart(text=reasoning))
@@ -253,11 +377,27 @@ def _assistant_message(item: dict[str, Any], path: str) -> Message:
                     arguments=parse_arguments(arguments),
                 )
             )
-    if content is None and calls is None:
+    legacy_call = item.get("function_call")
+    if legacy_call is not None:
+        call_path = join(path, "function_call")
+        legacy_call = expect_object(legacy_call, call_path)
+        arguments = optional(legacy_call, "arguments", str, call_path) or ""
+        name = required(legacy_call, "name", str, call_path)
+        # Legacy calls have no id; the `function` message that answers it names the function.
+        parts.append(
+            ToolCallPart(id=legacy_call_id(path), name=name, arguments=parse_arguments(arguments))
+        )
+    if content is None and calls is None and legacy_call is None and not refusal:
         raise InvalidRequest(
             f"{content_path}: an assistant message needs content or tool_calls", param=content_path
         )
     return Message(role="assistant", parts=parts)
+
+
+def legacy_call_id(path: str) -> str:
+    """The id given to a legacy `function_call` at `path` (messages[i]): stable, so the
+    same conversation sent again is the same request."""
+    return "call_" + "".join(c for c in path if c.isdigit())
 
 
 def _parse_tools(raw: Any) -> list[ToolDefinition]:
@@ -290,6 +430,37 @@ def _parse_tools(raw: Any) -> list[ToolDefinition]:
             )
         )
     return tools
+
+
+def _parse_functions(raw: Any) -> list[ToolDefinition]:
+    """Legacy `functions`: each is a tool's `function` object without the wrapper."""
+    wrapped = [
+        {"type": "function", "function": expect_object(item, join("functions", i))}
+        for i, item in enumerate(expect(raw, list, "functions"))
+    ]
+    try:
+        return _parse_tools(wrapped)
+    except InvalidRequest as error:
+        # Name the field the client sent, not the tools spelling it was read as.
+        path = (error.param or "").replace("tools[", "functions[", 1).replace(".function", "", 1)
+        message = error.message.replace(error.param or "\0", path, 1)
+        raise InvalidRequest(message, param=path) from None
+
+
+def _parse_function_call(raw: Any, tools: list[ToolDefinition]) -> ToolChoice | None:
+    """Legacy `function_call`: "none", "auto" or `{"name": ...}`."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        mode = one_of(raw, ("none", "auto"), "function_call")
+        return ToolChoice(mode=mode)  # type: ignore[arg-type]
+    name = required(expect_object(raw, "function_call"), "name", str, "function_call")
+    if name not in {t.name for t in tools}:
+        raise InvalidRequest(
+            f"function_call: function {name!r} is not among the request's functions",
+            param="function_call",
+        )
+    return ToolChoice(mode="required", allowed=[name])
 
 
 def _named_function(value: dict[str, Any], path: str) -> str:

@@ -18,6 +18,11 @@ TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 # Chat Completions takes at most four stop sequences.
 MAX_STOP = 4
+# The canonical request's extension naming the token-limit field an OpenAI client sent
+# (`max_tokens` or `max_completion_tokens`), so the upstream request can say it alike.
+MAX_TOKENS_FIELD = "openai.max_tokens_field"
+MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
 
 # An upstream's `finish_reason` as a canonical one (`function_call` is the pre-tools name).
 FINISH_REASONS: dict[str, FinishReason] = {
@@ -40,6 +45,9 @@ _ERROR_TYPES: dict[str, str] = {
     "api_error": "server_error",
     "overloaded": "server_error",
 }
+
+# Statuses other APIs send that OpenAI never does, as the one OpenAI sends for the same.
+_STATUS_FOR_FOREIGN_STATUS: dict[int, int] = {529: 503}
 
 
 def sse(payload: dict[str, Any] | str) -> bytes:
@@ -88,11 +96,12 @@ def render_model_list(models: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def render_error(error: ProxyError) -> tuple[int, dict[str, Any]]:
-    """The status and body OpenAI would send for this error."""
+    """The status and body OpenAI would send for this error; an upstream's 529 (Anthropic's
+    overload, unknown to OpenAI's SDKs) is OpenAI's own overloaded answer, 503."""
     code = error.code
     if code is None and error.kind == "not_found" and error.param == "model":
         code = "model_not_found"
-    return error.status, {
+    return _STATUS_FOR_FOREIGN_STATUS.get(error.status, error.status), {
         "error": {
             "message": error.message,
             "type": _ERROR_TYPES.get(error.kind, "server_error"),
