@@ -150,7 +150,8 @@ class ChatGPTProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         upstream = self.prepare(request)
-        session = _session_key(upstream)
+        # The client's own cache key wins: it knows its conversations better than a hash.
+        session = upstream.prompt_cache_key or _session_key(upstream)
         body, dropped = responses.build_upstream_request(upstream, prompt_cache_key=session)
         report_dropped(self.name, request, dropped)
         response = await self._open(

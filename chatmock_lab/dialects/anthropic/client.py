@@ -19,6 +19,7 @@ from chatmock_lab.core import (
     Message,
     Part,
     ReasoningPart,
+    RefusalPart,
     RenderedRequest,
     ResponseFormat,
     TextPart,
@@ -33,6 +34,7 @@ from chatmock_lab.dialects.anthropic.wire import (
     EFFORTS,
     IMAGE_TYPES,
     MIN_THINKING_BUDGET,
+    SERVICE_TIERS,
     TOOL_NAME,
     tool_use_id,
 )
@@ -84,9 +86,24 @@ def render_request(request: ChatRequest, *, stream: bool = False) -> RenderedReq
         body["top_k"] = request.top_k
     if request.stop:
         body["stop_sequences"] = list(request.stop)
-    for name in ("seed", "presence_penalty", "frequency_penalty"):
+    for name in (
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+        "prompt_cache_key",
+        "safety_identifier",
+    ):
         if getattr(request, name) is not None:
             dropped.append(f"{name}: Anthropic has no {name}")
+    if request.service_tier in SERVICE_TIERS:
+        body["service_tier"] = request.service_tier
+    elif request.service_tier is not None:
+        dropped.append(f"service_tier: {request.service_tier!r} is not an Anthropic service tier")
+    if request.cache_control is not None:
+        body["cache_control"] = request.cache_control
     if thinking is not None:
         body["thinking"] = thinking
     output_config: dict[str, Any] = {}
@@ -160,6 +177,8 @@ def _render_tools(tools: list[ToolDefinition], dropped: list[str]) -> list[dict[
         item["input_schema"] = tool.parameters
         if tool.strict is not None:
             item["strict"] = tool.strict
+        if tool.cache_control is not None:
+            item["cache_control"] = tool.cache_control
         rendered.append(item)
     return rendered
 
@@ -319,13 +338,20 @@ def _image_block(part: ImagePart, at: str, dropped: list[str]) -> dict[str, Any]
     if part.url is not None:
         if part.media_type:
             dropped.append(f"{at}.media_type: an Anthropic image URL carries no media type")
-        return {"type": "image", "source": {"type": "url", "url": part.url}}
+        return _cached({"type": "image", "source": {"type": "url", "url": part.url}}, part)
     media_type = part.media_type or media_type_of(decode_base64_image(part.data or "") or b"")
     if media_type not in IMAGE_TYPES:
         dropped.append(f"{at}: Anthropic takes jpeg, png, gif or webp images, not {media_type}")
         return None
     source = {"type": "base64", "media_type": media_type, "data": part.data or ""}
-    return {"type": "image", "source": source}
+    return _cached({"type": "image", "source": source}, part)
+
+
+def _cached(block: dict[str, Any], part: ImagePart | DocumentPart) -> dict[str, Any]:
+    """The block with the part's prompt-caching hint, when it has one."""
+    if part.cache_control is not None:
+        block["cache_control"] = part.cache_control
+    return block
 
 
 def _document_block(part: DocumentPart, at: str, dropped: list[str]) -> dict[str, Any] | None:
@@ -354,7 +380,7 @@ def _document_block(part: DocumentPart, at: str, dropped: list[str]) -> dict[str
     block: dict[str, Any] = {"type": "document", "source": source}
     if part.title is not None:
         block["title"] = part.title
-    return block
+    return _cached(block, part)
 
 
 def _decoded_text(data: str) -> str | None:
@@ -375,7 +401,7 @@ def _assistant_blocks(parts: list[Part], where: str, dropped: list[str]) -> list
         if isinstance(part, ReasoningPart) and part.redacted is None and not part.signature:
             # Anthropic checks the signature of every thinking block it gets back.
             dropped.append(f"{at}: reasoning without a signature cannot go back to Anthropic")
-        elif isinstance(part, (TextPart, ReasoningPart, ToolCallPart)):
+        elif isinstance(part, (TextPart, RefusalPart, ReasoningPart, ToolCallPart)):
             blocks.append(assistant_block(part, at, dropped))
         else:
             dropped.append(f"{at}: {type(part).__name__} has no place in an assistant message")

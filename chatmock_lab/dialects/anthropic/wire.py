@@ -21,6 +21,8 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 # The values `output_config.effort` takes.
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
 MIN_THINKING_BUDGET = 1024
+# `service_tier` values of the Messages API.
+SERVICE_TIERS = ("auto", "standard_only")
 
 _ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -42,6 +44,7 @@ _STOP_REASONS: dict[str, str] = {
     "length": "max_tokens",
     "tool_calls": "tool_use",
     "content_filter": "refusal",
+    "refusal": "refusal",
 }
 
 

@@ -76,6 +76,11 @@ def render_request(request: ChatRequest, *, stream: bool = False) -> RenderedReq
         body["generationConfig"] = config
     if request.user is not None:
         dropped.append("user: Gemini has no end-user id")
+    for name in ("logit_bias", "service_tier", "prompt_cache_key", "safety_identifier"):
+        if getattr(request, name) is not None:
+            dropped.append(f"{name}: Gemini has no {name}")
+    if request.cache_control is not None:
+        dropped.append(f"cache_control: {NO_CACHE_HINTS}")
     for key in request.metadata or {}:
         dropped.append(f"metadata.{key}: Gemini has no request metadata")
     for key in request.extensions:
@@ -165,9 +170,10 @@ def _render_declarations(
         if tool.description:
             declaration["description"] = tool.description
         declaration["parametersJsonSchema"] = tool.parameters
+        at = f"tools[{indexes[id(tool)]}]"
         if tool.strict is not None:
-            at = f"tools[{indexes[id(tool)]}]"
             dropped.append(f"{at}.strict: Gemini function declarations have no strict flag")
+        note_cache_hint(tool, at, dropped, NO_CACHE_HINTS)
         declarations.append(declaration)
     return declarations
 
@@ -198,6 +204,8 @@ def _render_generation_config(request: ChatRequest, dropped: list[str]) -> dict[
         "seed": request.seed,
         "presencePenalty": request.presence_penalty,
         "frequencyPenalty": request.frequency_penalty,
+        "responseLogprobs": request.logprobs,
+        "logprobs": request.top_logprobs,
     }
     config: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
     if request.stop:

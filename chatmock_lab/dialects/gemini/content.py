@@ -18,6 +18,7 @@ from chatmock_lab.core import (
     ImagePart,
     Part,
     ReasoningPart,
+    RefusalPart,
     TextPart,
     ToolCallPart,
     arguments_object,
@@ -125,9 +126,14 @@ def media_part(part: Part, at: str, dropped: list[str]) -> dict[str, Any] | None
     if isinstance(part, TextPart):
         note_cache_hint(part, at, dropped, NO_CACHE_HINTS)
         return {"text": part.text}
+    if isinstance(part, RefusalPart):
+        # Gemini has no refusal part: the text, with a SAFETY finish on an answer.
+        return {"text": part.text}
     if isinstance(part, ImagePart):
+        note_cache_hint(part, at, dropped, NO_CACHE_HINTS)
         return _image_part(part, at, dropped)
     if isinstance(part, DocumentPart):
+        note_cache_hint(part, at, dropped, NO_CACHE_HINTS)
         return _document_part(part, at, dropped)
     dropped.append(f"{at}: {type(part).__name__} has no place in this Gemini turn")
     return None

@@ -26,6 +26,7 @@ from chatmock_lab.core import (
     ImagePart,
     Message,
     ReasoningPart,
+    RefusalPart,
     TextPart,
     ToolCallPart,
     ToolResultPart,
@@ -123,6 +124,9 @@ def _assistant_items(
         if isinstance(part, TextPart):
             if part.text:
                 texts.append({"type": "output_text", "text": part.text})
+            continue
+        if isinstance(part, RefusalPart):
+            texts.append({"type": "refusal", "refusal": part.text})
             continue
         # Items keep the order the model produced them in: reasoning, text, calls.
         flush_text()
@@ -241,12 +245,24 @@ def _dropped(request: ChatRequest) -> list[str]:
         "frequency_penalty": request.frequency_penalty,
         "user": request.user,
         "metadata": request.metadata,
+        "logprobs": request.logprobs,
+        "top_logprobs": request.top_logprobs,
+        "logit_bias": request.logit_bias,
+        "service_tier": request.service_tier,
+        "safety_identifier": request.safety_identifier,
+        "cache_control": request.cache_control,
     }
-    return [
+    notes = [
         f"{name}: dropped deliberately (the Codex backend does not take it)"
         for name, value in present.items()
         if value is not None
     ]
+    notes += [
+        f"tools[{i}].cache_control: the Responses API has no prompt-caching hints"
+        for i, tool in enumerate(request.tools)
+        if tool.cache_control is not None
+    ]
+    return notes
 
 
 def build_upstream_request(
