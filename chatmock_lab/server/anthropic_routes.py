@@ -27,7 +27,11 @@ async def messages() -> Response:
     ident = f"msg_{uuid.uuid4().hex[:24]}"
     if options.stream:
         renderer = anthropic.MessageStreamRenderer(
-            id=ident, model=opened.model, include_thinking=options.include_thinking
+            id=ident,
+            model=opened.model,
+            include_thinking=options.include_thinking,
+            # message_start comes before the upstream's usage: the proxy's own count.
+            input_tokens=await opened.prompt_tokens(),
         )
         return sse_response(opened.render(renderer), tap=opened.tap)
     response = await opened.collect()
