@@ -56,7 +56,9 @@ def test_verbose_logs_never_show_a_secret() -> None:
             body = {"model": "grok-4", "messages": [{"role": "user", "content": "log me"}]}
             fake.reply(FakeReply(text="streamed words", chunk_chars=3))
             streamed = httpx.post(
-                f"{url}/v1/chat/completions", json={**body, "stream": True}, headers=headers
+                f"{url}/v1/chat/completions",
+                json={**body, "stream": True, "verbosity": "low"},
+                headers=headers,
             )
             assert "streamed words" not in streamed.text  # the text arrives in pieces
             fake.fail(429, retry_after=0.01, message=f"echoing your key {UPSTREAM_KEY}")
@@ -76,6 +78,8 @@ def test_verbose_logs_never_show_a_secret() -> None:
     assert "log me" in logs
     assert "-> grok POST" in logs and "<- grok |" in logs
     assert "Bearer ***" in logs
+    # What was not carried over is said, naming the field.
+    assert "openai: not carried over: verbosity:" in logs
     # ...and no secret.
     for secret in (UPSTREAM_KEY, CLIENT_BEARER, CLIENT_API_KEY, GOOGLE_KEY, COOKIE_VALUE):
         assert secret not in logs, secret
