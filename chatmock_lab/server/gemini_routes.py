@@ -45,7 +45,11 @@ async def _generate(body: object, model: str, *, stream: bool) -> Response:
     if stream:
         sse = request.args.get("alt") == "sse"
         renderer = gemini.GenerateStreamRenderer(
-            id=ident, model=opened.model, include_thoughts=options.include_thoughts, sse=sse
+            id=ident,
+            model=opened.model,
+            include_thoughts=options.include_thoughts,
+            sse=sse,
+            logprobs=bool(chat.logprobs),
         )
         frames = opened.render(renderer)
         if sse:

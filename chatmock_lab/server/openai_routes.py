@@ -29,7 +29,11 @@ async def chat_completions() -> Response:
     ident, created = _new_id("chatcmpl"), int(time.time())
     if options.stream:
         renderer = openai.ChatStreamRenderer(
-            id=ident, model=opened.model, created=created, include_usage=options.include_usage
+            id=ident,
+            model=opened.model,
+            created=created,
+            include_usage=options.include_usage,
+            logprobs=bool(chat.logprobs),
         )
         return sse_response(opened.render(renderer), tap=opened.tap)
     response = await opened.collect()

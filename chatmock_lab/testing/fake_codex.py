@@ -71,9 +71,12 @@ class CodexReply:
     parallel function calls `{"call_id"?, "name", "arguments": str | dict}`; `usage`
     replaces the computed Responses usage object; `encrypted_content` replaces the
     generated one (sent only when the request includes `reasoning.encrypted_content`);
-    `incomplete_reason` ends the answer with `response.incomplete`."""
+    `incomplete_reason` ends the answer with `response.incomplete`; `refusal` is the
+    message's refusal, a `refusal` content part after the text one (if any), streamed
+    as `response.refusal.delta` events and ended by `response.refusal.done`."""
 
     text: str = ""
+    refusal: str | None = None
     reasoning: str | list[str] | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, Any] | None = None
@@ -341,7 +344,7 @@ class _Answer:
             return self.events_out
         if self.reply.summary_parts:
             self._reasoning_item()
-        if self.reply.text or not self.calls:
+        if self.reply.text or self.reply.refusal is not None or not self.calls:
             self._message_item()
         for call in self.calls:
             self._call_item(call)
@@ -417,7 +420,7 @@ class _Answer:
 
     def _message_item(self) -> None:
         index, item_id = len(self.output), f"msg_{uuid.uuid4().hex}"
-        text = self.reply.text
+        text, refusal = self.reply.text, self.reply.refusal
         item = {
             "id": item_id,
             "type": "message",
@@ -426,14 +429,26 @@ class _Answer:
             "role": "assistant",
         }
         self._added(index, item)
-        at = {"item_id": item_id, "output_index": index, "content_index": 0}
-        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-        self._emit("response.content_part.added", {**at, "part": part})
-        for piece in _pieces(text, self.reply.chunk_chars):
-            self._emit("response.output_text.delta", {**at, "delta": piece, "logprobs": []})
-        self._emit("response.output_text.done", {**at, "text": text, "logprobs": []})
-        self._emit("response.content_part.done", {**at, "part": {**part, "text": text}})
-        self._done(index, {**item, "status": "completed", "content": [{**part, "text": text}]})
+        where = {"item_id": item_id, "output_index": index}
+        content: list[dict[str, Any]] = []
+        if text or refusal is None:
+            at = {**where, "content_index": len(content)}
+            part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+            self._emit("response.content_part.added", {**at, "part": part})
+            for piece in _pieces(text, self.reply.chunk_chars):
+                self._emit("response.output_text.delta", {**at, "delta": piece, "logprobs": []})
+            self._emit("response.output_text.done", {**at, "text": text, "logprobs": []})
+            self._emit("response.content_part.done", {**at, "part": {**part, "text": text}})
+            content.append({**part, "text": text})
+        if refusal is not None:
+            at = {**where, "content_index": len(content)}
+            self._emit("response.content_part.added", {**at, "part": _refusal_part("")})
+            for piece in _pieces(refusal, self.reply.chunk_chars):
+                self._emit("response.refusal.delta", {**at, "delta": piece})
+            self._emit("response.refusal.done", {**at, "refusal": refusal})
+            self._emit("response.content_part.done", {**at, "part": _refusal_part(refusal)})
+            content.append(_refusal_part(refusal))
+        self._done(index, {**item, "status": "completed", "content": content})
 
     def _call_item(self, call: dict[str, str]) -> None:
         index, item_id = len(self.output), f"fc_{uuid.uuid4().hex}"
@@ -458,6 +473,7 @@ class _Answer:
         prompt += sum(_count_tokens(text) for text in _input_texts(self.body["input"]))
         reasoning = sum(_count_tokens(text) for text in self.reply.summary_parts)
         output = reasoning + _count_tokens(self.reply.text)
+        output += _count_tokens(self.reply.refusal or "")
         output += sum(_count_tokens(c["name"]) + _count_tokens(c["arguments"]) for c in self.calls)
         return {
             "input_tokens": prompt,
@@ -475,6 +491,10 @@ def _call(position: int, call: dict[str, Any]) -> dict[str, str]:
         arguments = json.dumps(arguments)
     call_id = call.get("call_id") or call.get("id") or f"call_{position + 1}"
     return {"call_id": str(call_id), "name": str(call["name"]), "arguments": arguments}
+
+
+def _refusal_part(refusal: str) -> dict[str, str]:
+    return {"type": "refusal", "refusal": refusal}
 
 
 def _encrypted(parts: list[str]) -> str:

@@ -279,8 +279,149 @@ def gemini(parts: list[Any] | None = None, finish: str | None = None, **fields: 
 GEMINI_USAGE = {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}
 GOOD_GEMINI = [gemini([{"text": "hi"}]), gemini([], "STOP", usageMetadata=GEMINI_USAGE)]
 
+
+def logprob_choice(delta: dict[str, Any], logprobs: Any) -> bytes:
+    entry = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": None}
+    return openai({"id": "c1", "object": "chat.completion.chunk", "choices": [entry]})
+
+
+TOKEN = {"token": "No", "logprob": -0.5, "bytes": [78, 111], "top_logprobs": []}
+GEMINI_LOGPROBS = {
+    "chosenCandidates": [{"token": "No", "logProbability": -0.5}],
+    "topCandidates": [{"candidates": [{"token": "No", "logProbability": -0.5}]}],
+}
+
+# Streams with the fidelity features (refusals, log probabilities, signed thinking, a
+# matched stop sequence, Gemini's SAFETY stop after text): valid, so never flagged.
+GOOD_FIDELITY: dict[str, list[bytes]] = {
+    "anthropic": [
+        START,
+        anthropic(
+            "content_block_start",
+            index=0,
+            content_block={"type": "thinking", "thinking": "", "signature": ""},
+        ),
+        delta(0, "thinking_delta", thinking="hm"),
+        delta(0, "signature_delta", signature=""),
+        stop_block(0),
+        TEXT.replace(b'"index": 0', b'"index": 1'),
+        delta(1, "text_delta", text="one"),
+        stop_block(1),
+        anthropic(
+            "message_delta",
+            delta={"stop_reason": "stop_sequence", "stop_sequence": "END"},
+            usage={"output_tokens": 2},
+        ),
+        STOP,
+    ],
+    "openai": [
+        choice({"role": "assistant", "content": ""}),
+        logprob_choice({"refusal": "No"}, {"content": None, "refusal": [TOKEN]}),
+        logprob_choice(
+            {},
+            {
+                "content": [
+                    {**TOKEN, "top_logprobs": [{"token": "x", "logprob": -1, "bytes": None}]}
+                ],
+                "refusal": None,
+            },
+        ),
+        choice({}, "stop"),
+        USAGE,
+        DONE,
+    ],
+    "gemini": [
+        gemini([{"text": "No"}], avgLogprobs=-0.5),
+        gemini([], "SAFETY", usageMetadata=GEMINI_USAGE),
+    ],
+}
+
+
+def gemini_logprobs(result: Any, **fields: Any) -> bytes:
+    candidate = {
+        "content": {"parts": [{"text": "No"}]},
+        "index": 0,
+        "logprobsResult": result,
+        **fields,
+    }
+    payload = {"candidates": [candidate], "responseId": "r1"}
+    return f"data: {json.dumps(payload)}\r\n\r\n".encode()
+
+
 # (dialect, frames, words the violation must contain)
 BROKEN: dict[str, tuple[str, list[bytes], str]] = {
+    "anthropic thinking block without signature_delta": (
+        "anthropic",
+        [START, THINK, delta(0, "thinking_delta", thinking="hm"), stop_block(0), FINISH, STOP],
+        "thinking block 0 closed without a signature_delta",
+    ),
+    "anthropic stop_sequence stop without the sequence": (
+        "anthropic",
+        [
+            *GOOD_ANTHROPIC[:4],
+            anthropic(
+                "message_delta",
+                delta={"stop_reason": "stop_sequence", "stop_sequence": None},
+                usage={"output_tokens": 2},
+            ),
+            STOP,
+        ],
+        "stop_reason 'stop_sequence' without the stop_sequence that matched",
+    ),
+    "anthropic stop_sequence with another stop_reason": (
+        "anthropic",
+        [
+            *GOOD_ANTHROPIC[:4],
+            anthropic(
+                "message_delta",
+                delta={"stop_reason": "end_turn", "stop_sequence": "END"},
+                usage={"output_tokens": 2},
+            ),
+            STOP,
+        ],
+        "stop_sequence 'END' with stop_reason 'end_turn'",
+    ),
+    "openai logprobs content not a list": (
+        "openai",
+        [logprob_choice({"content": "x"}, {"content": "x", "refusal": None}), *GOOD_OPENAI[2:]],
+        "choice 0: logprobs.content is neither null nor a list",
+    ),
+    "openai logprob without a token": (
+        "openai",
+        [logprob_choice({"content": "x"}, {"content": [{"logprob": -1.0}]}), *GOOD_OPENAI[2:]],
+        "choice 0: logprobs.content[0] has no string token",
+    ),
+    "openai logprob without top_logprobs": (
+        "openai",
+        [
+            logprob_choice({"content": "x"}, {"content": [{"token": "x", "logprob": -1.0}]}),
+            *GOOD_OPENAI[2:],
+        ],
+        "logprobs.content[0] has no top_logprobs list",
+    ),
+    "openai positive logprob": (
+        "openai",
+        [
+            logprob_choice({"refusal": "x"}, {"refusal": [{**TOKEN, "logprob": 0.5}]}),
+            *GOOD_OPENAI[2:],
+        ],
+        "logprobs.refusal[0] has no logprob (a number <= 0)",
+    ),
+    "gemini logprobsResult without chosenCandidates": (
+        "gemini",
+        [gemini_logprobs({"topCandidates": []}), GOOD_GEMINI[1]],
+        "candidate 0: logprobsResult has no chosenCandidates list",
+    ),
+    "gemini topCandidates not one per token": (
+        "gemini",
+        [gemini_logprobs({**GEMINI_LOGPROBS, "topCandidates": []}), GOOD_GEMINI[1]],
+        "topCandidates must have one entry per chosen token (1)",
+    ),
+    "gemini avgLogprobs not a number": (
+        "gemini",
+        [gemini_logprobs(GEMINI_LOGPROBS, avgLogprobs="low"), GOOD_GEMINI[1]],
+        "candidate 0: avgLogprobs is not a number",
+    ),
     "anthropic event before message_start": (
         "anthropic",
         GOOD_ANTHROPIC[1:],
@@ -495,6 +636,15 @@ def test_good_handwritten_streams_are_clean() -> None:
     ):
         infos, end = check_broken(dialect, frames)
         assert all_violations(infos, end) == [], dialect
+
+
+@pytest.mark.parametrize("dialect", list(GOOD_FIDELITY))
+def test_refusals_logprobs_signatures_and_stop_sequences_are_clean(dialect: str) -> None:
+    infos, end = check_broken(dialect, GOOD_FIDELITY[dialect])
+    assert all_violations(infos, end) == []
+    if dialect == "openai":
+        assert [i.event_type for i in infos[1:3]] == ["chunk/refusal", "chunk/logprobs"]
+        assert infos[2].summary == '1 token logprobs "No"'
 
 
 @pytest.mark.parametrize("case", list(BROKEN))

@@ -5,7 +5,11 @@ The stream renderer is a strict state machine, after "Streaming Messages": one c
 block open at a time, indexes in the order blocks appear in the final `content`, `ping`
 after `message_start` and on silence, an `error` event when the provider fails
 mid-stream, and parallel tool calls whose argument deltas interleave serialised into
-consecutive blocks without loss.
+consecutive blocks without loss. A refusal is a text block of its own (as in the whole
+message) and `stop_reason: "refusal"`; every thinking block starts with an empty
+`signature` and gets a `signature_delta` before it closes, as the real API sends them,
+so that the SDK's accumulated message equals the whole one. Anthropic has no log
+probabilities: `LogprobsDelta` renders nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from chatmock_lab.core import (
     FinishReason,
     ReasoningDelta,
     ReasoningPart,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     ToolCallEnd,
@@ -64,15 +69,21 @@ def render_response(
 class MessageStreamRenderer:
     """Canonical events in, Anthropic stream events out."""
 
-    def __init__(self, *, id: str, model: str, include_thinking: bool) -> None:
+    def __init__(
+        self, *, id: str, model: str, include_thinking: bool, input_tokens: int | None = None
+    ) -> None:
+        """`input_tokens`: the prompt's size as the proxy counted it, for `message_start`
+        when the provider has reported no usage by then (the real counts follow in
+        `message_delta`)."""
         self._id = id
+        self._input_tokens = input_tokens
         self._model = model
         self._include_thinking = include_thinking
         self._usage: Usage | None = None
         self._started = False
         self._closed = False
         self._next_index = 0
-        # The open block: "text", "thinking", "tool" or None.
+        # The open block: "text", "refusal" (a text block), "thinking", "tool" or None.
         self._open: str | None = None
         self._signed = False
         # Unfinished tool calls in the order they started; the first is the open block,
@@ -89,6 +100,8 @@ class MessageStreamRenderer:
         self._started = True
         usage = usage_json(self._usage)
         usage["output_tokens"] = 1 if self._usage is None else self._usage.output_tokens
+        if self._usage is None and self._input_tokens is not None:
+            usage["input_tokens"] = self._input_tokens
         message: dict[str, Any] = {
             "id": self._id,
             "type": "message",
@@ -104,9 +117,14 @@ class MessageStreamRenderer:
     def _close_block(self) -> list[bytes]:
         if self._open is None:
             return []
+        frames = []
+        if self._open == "thinking" and not self._signed:
+            # The real API never closes a thinking block unsigned; "" is the whole
+            # message's signature for reasoning that came without one.
+            frames.append(self._delta({"type": "signature_delta", "signature": ""}))
         self._open = None
-        frame = event_frame({"type": "content_block_stop", "index": self._next_index - 1})
-        return [frame]
+        frames.append(event_frame({"type": "content_block_stop", "index": self._next_index - 1}))
+        return frames
 
     def _open_block(self, kind: str, block: dict[str, Any]) -> list[bytes]:
         frames = self._close_block()
@@ -183,13 +201,14 @@ class MessageStreamRenderer:
             self._usage = event
             return []
         frames = self._message_start()
-        if isinstance(event, (TextDelta, ReasoningDelta)) and self._calls:
+        if isinstance(event, (TextDelta, RefusalDelta, ReasoningDelta)) and self._calls:
             self._deferred.append(event)
             return frames
-        if isinstance(event, TextDelta):
+        if isinstance(event, (TextDelta, RefusalDelta)):
             if event.text:
-                if self._open != "text":
-                    frames += self._open_block("text", {"type": "text", "text": ""})
+                kind = "text" if isinstance(event, TextDelta) else "refusal"
+                if self._open != kind:
+                    frames += self._open_block(kind, {"type": "text", "text": ""})
                 frames.append(self._delta({"type": "text_delta", "text": event.text}))
         elif isinstance(event, ReasoningDelta):
             if self._include_thinking:
@@ -222,7 +241,8 @@ class MessageStreamRenderer:
     def _reasoning(self, event: ReasoningDelta) -> list[bytes]:
         frames: list[bytes] = []
         if self._open != "thinking" or self._signed:
-            frames += self._open_block("thinking", {"type": "thinking", "thinking": ""})
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            frames += self._open_block("thinking", block)
             self._signed = False
         if event.text:
             frames.append(self._delta({"type": "thinking_delta", "thinking": event.text}))

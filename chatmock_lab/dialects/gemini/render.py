@@ -1,12 +1,15 @@
 """Gemini responses: a canonical answer as a GenerateContentResponse, whole or streamed.
 
-Source: the Gemini Developer API reference (generateContent, streamGenerateContent). A
-non-streaming answer is the collected stream; both spell model content with
-`content.model_parts` and its part encoders.
+Source: the Gemini Developer API reference (generateContent, streamGenerateContent,
+Candidate's `logprobsResult` and `avgLogprobs`). A non-streaming answer is the collected
+stream; both spell model content with `content.model_parts` and its part encoders. A
+refusal is text with `finishReason: "SAFETY"` (Gemini's way of saying the model
+declined; google-genai's `response.text` still gives the text).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from chatmock_lab.core import (
@@ -14,8 +17,11 @@ from chatmock_lab.core import (
     Error,
     Event,
     Finish,
+    LogprobsDelta,
     ReasoningDelta,
+    RefusalDelta,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
@@ -33,22 +39,38 @@ from chatmock_lab.dialects.gemini.wire import (
 from chatmock_lab.sse import comment_frame, encode_frame
 
 
+def logprobs_fields(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
+    """A candidate's `logprobsResult` and `avgLogprobs` for these tokens (Gemini has no
+    token bytes; `topCandidates` only when alternatives were asked for)."""
+    chosen = [{"token": t.token, "logProbability": t.logprob} for t in tokens]
+    total = sum(t.logprob for t in tokens)
+    result: dict[str, Any] = {}
+    if any(t.top for t in tokens):
+        result["topCandidates"] = [
+            {"candidates": [{"token": a.token, "logProbability": a.logprob} for a in t.top]}
+            for t in tokens
+        ]
+    result["chosenCandidates"] = chosen
+    result["logProbabilitySum"] = total
+    return {"logprobsResult": result, "avgLogprobs": total / len(tokens) if tokens else 0.0}
+
+
 def render_response(
     response: ChatResponse, *, id: str, model: str, include_thoughts: bool
 ) -> dict[str, Any]:
+    # A refusal is text in the parts (`model_parts`), told apart by the SAFETY finish.
+    parts = model_parts(response.parts, replay=False, include_thoughts=include_thoughts)
+    candidate: dict[str, Any] = {
+        "content": {"role": "model", "parts": parts},
+        "finishReason": finish_reason(response.finish_reason),
+        "index": 0,
+    }
+    if response.logprobs is not None or response.refusal_logprobs is not None:
+        candidate.update(
+            logprobs_fields([*(response.logprobs or ()), *(response.refusal_logprobs or ())])
+        )
     return {
-        "candidates": [
-            {
-                "content": {
-                    "role": "model",
-                    "parts": model_parts(
-                        response.parts, replay=False, include_thoughts=include_thoughts
-                    ),
-                },
-                "finishReason": finish_reason(response.finish_reason),
-                "index": 0,
-            }
-        ],
+        "candidates": [candidate],
         "usageMetadata": usage_json(response.usage),
         "modelVersion": model,
         "responseId": id,
@@ -59,9 +81,14 @@ class GenerateStreamRenderer:
     """Canonical events in, streamed GenerateContentResponse chunks out (SSE or JSON array).
 
     Text goes out as it comes; a function call goes out whole once its arguments are
-    complete; usage and the finish reason ride on the final chunk."""
+    complete; usage and the finish reason ride on the final chunk. Log probabilities
+    ride on the chunk of the text they describe: a `LogprobsDelta` follows its text, so
+    once a stream has them (from the start with `logprobs`, else from the first one) a
+    text chunk waits for the next event to see whether they come with it."""
 
-    def __init__(self, *, id: str, model: str, include_thoughts: bool, sse: bool) -> None:
+    def __init__(
+        self, *, id: str, model: str, include_thoughts: bool, sse: bool, logprobs: bool = False
+    ) -> None:
         self._id = id
         self._model = model
         self._include_thoughts = include_thoughts
@@ -71,14 +98,24 @@ class GenerateStreamRenderer:
         # A signature of hidden reasoning, for the next text or call, as Gemini sends it.
         self._signature: str | None = None
         self._closed = False
+        # Whether text waits for its log probabilities, and the parts that are waiting.
+        self._hold = logprobs
+        self._held: list[dict[str, Any]] | None = None
 
     def _frame(self, payload: dict[str, Any]) -> bytes:
         if self._array is not None:
             return self._array.frame(payload)
         return encode_frame(payload, line_end=SSE_LINE_END)
 
-    def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
+    def _chunk(
+        self,
+        parts: list[dict[str, Any]],
+        finish: str | None = None,
+        logprobs: Sequence[TokenLogprob] | None = None,
+    ) -> bytes:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        if logprobs is not None:
+            candidate.update(logprobs_fields(logprobs))
         payload: dict[str, Any] = {"candidates": [candidate]}
         if finish is not None:
             candidate["finishReason"] = finish
@@ -92,9 +129,25 @@ class GenerateStreamRenderer:
 
     def keepalive(self) -> list[bytes]:
         # SSE comments are invisible to clients; a JSON array has no room for one.
-        if self._array is not None or self._closed:
+        if self._closed:
             return []
-        return [comment_frame("keep-alive", line_end=SSE_LINE_END)]
+        # A silence: held text goes now rather than wait for what may never come.
+        frames = self._release()
+        if self._array is None:
+            frames.append(comment_frame("keep-alive", line_end=SSE_LINE_END))
+        return frames
+
+    def _text(self, parts: list[dict[str, Any]]) -> list[bytes]:
+        if not self._hold:
+            return [self._chunk(parts)]
+        self._held = parts
+        return []
+
+    def _release(self) -> list[bytes]:
+        if self._held is None:
+            return []
+        parts, self._held = self._held, None
+        return [self._chunk(parts)]
 
     def _emit_call(self, index: int) -> list[bytes]:
         call = self._calls.pop(index)
@@ -106,19 +159,27 @@ class GenerateStreamRenderer:
     def feed(self, event: Event) -> list[bytes]:
         if self._closed:
             return []
-        if isinstance(event, TextDelta):
+        if isinstance(event, LogprobsDelta):
+            self._hold = True
+            parts, self._held = self._held or [], None
+            return [self._chunk(parts, logprobs=event.tokens)]
+        if self._held is not None:
+            return self._release() + self._feed(event)
+        return self._feed(event)
+
+    def _feed(self, event: Event) -> list[bytes]:
+        if isinstance(event, (TextDelta, RefusalDelta)):
             if not event.text:
                 return []
             signature, self._signature = self._signature, None
-            return [self._chunk([text_part(event.text, signature)])]
+            return self._text([text_part(event.text, signature)])
         if isinstance(event, ReasoningDelta):
-            if event.signature is not None:
-                if self._include_thoughts:
-                    return [self._chunk([thought_part("", event.signature)])]
-                self._signature = event.signature
+            if not self._include_thoughts:
+                if event.signature is not None:
+                    self._signature = event.signature
                 return []
-            if self._include_thoughts and event.text:
-                return [self._chunk([thought_part(event.text)])]
+            if event.text or event.signature is not None:
+                return [self._chunk([thought_part(event.text, event.signature)])]
             return []
         if isinstance(event, ToolCallStart):
             self._calls.start(event)
@@ -151,4 +212,4 @@ class GenerateStreamRenderer:
     def finish(self) -> list[bytes]:
         if self._closed:
             return []
-        return self._finish("STOP")
+        return self._release() + self._finish("STOP")

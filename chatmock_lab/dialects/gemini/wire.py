@@ -19,6 +19,10 @@ FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$")
 # generationConfig.stopSequences holds at most this many.
 MAX_STOP = 5
 THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "THINKING_LEVEL_UNSPECIFIED")
+# `serviceTier` values (lower case, as google-genai sends them) other than unspecified.
+SERVICE_TIERS = ("standard", "flex", "priority")
+# generationConfig.logprobs (top alternatives per token) is at most this.
+MAX_TOP_LOGPROBS = 20
 # Why a prompt-caching hint is not carried over (`core.notes.note_cache_hint`).
 NO_CACHE_HINTS = "Gemini has no per-part caching hints"
 
@@ -46,6 +50,8 @@ _FINISH_REASONS: dict[str, str] = {
     # Gemini ends a turn of function calls with STOP; clients look at the parts.
     "tool_calls": "STOP",
     "content_filter": "SAFETY",
+    # Gemini has no refusal finish; its safety stop is what clients check for.
+    "refusal": "SAFETY",
 }
 
 

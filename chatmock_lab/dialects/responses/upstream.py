@@ -16,6 +16,7 @@ from chatmock_lab.core import (
     FinishReason,
     ProxyError,
     ReasoningDelta,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     ToolCallEnd,
@@ -34,6 +35,7 @@ from chatmock_lab.dialects.responses.wire import (
     REASONING_SUMMARY_DELTA,
     REASONING_TEXT_DELTA,
     REFUSAL_DELTA,
+    REFUSAL_DONE,
     TERMINAL_OK,
     stream_failure,
     usage_from_json,
@@ -59,7 +61,9 @@ def _keys(item_id: Any, output_index: Any) -> tuple[str, ...]:
 class UpstreamResponsesStream:
     """Responses stream events in, canonical events out.
 
-    Text and reasoning deltas pass straight through; function calls open at
+    Text, refusal and reasoning deltas pass straight through (a refusal that streamed
+    no deltas comes whole from `response.refusal.done` or the finished message's
+    `refusal` part, and makes a normal stop a "refusal" one); function calls open at
     `output_item.added` and take their arguments as they stream, joined by `item_id`
     (or `output_index`), so parallel calls may interleave. A call that streamed no
     deltas gets its whole arguments from the `done` events. The stream ends with
@@ -70,6 +74,8 @@ class UpstreamResponsesStream:
         self._calls: dict[str, _Call] = {}
         self._opened: list[_Call] = []
         self._streamed_text: set[str] = set()
+        self._streamed_refusal: set[str] = set()
+        self._refused = False
         self._streamed_reasoning: set[str] = set()
         # Where reasoning text last came from (item, summary or content, part index),
         # and whether that text is still open (no signature, no other output since).
@@ -115,9 +121,15 @@ class UpstreamResponsesStream:
         return [Error(ProxyError(message, status=502))]
 
     def _dispatch(self, kind: str, payload: dict[str, Any]) -> list[Event]:
-        if kind in (OUTPUT_TEXT_DELTA, REFUSAL_DELTA):
-            # A refusal is what the model said; the canonical model has only text.
+        if kind == OUTPUT_TEXT_DELTA:
             return self._text(payload)
+        if kind == REFUSAL_DELTA:
+            return self._refusal(payload, payload.get("delta"))
+        if kind == REFUSAL_DONE:
+            keys = _keys(payload.get("item_id"), payload.get("output_index"))
+            if self._streamed_refusal.intersection(keys):
+                return []
+            return self._refusal(payload, payload.get("refusal"))
         if kind == REASONING_SUMMARY_DELTA:
             return self._reasoning(payload, "summary", payload.get("summary_index"))
         if kind == REASONING_TEXT_DELTA:
@@ -155,6 +167,14 @@ class UpstreamResponsesStream:
         self._streamed_text.update(_keys(payload.get("item_id"), payload.get("output_index")))
         delta = payload.get("delta")
         return [TextDelta(delta)] if isinstance(delta, str) and delta else []
+
+    def _refusal(self, payload: dict[str, Any], text: Any) -> list[Event]:
+        self._saw_output = True
+        self._streamed_refusal.update(_keys(payload.get("item_id"), payload.get("output_index")))
+        if not isinstance(text, str) or not text:
+            return []
+        self._refused = True
+        return [RefusalDelta(text)]
 
     def _reasoning(self, payload: dict[str, Any], source: str, part: Any) -> list[Event]:
         self._saw_output = True
@@ -215,15 +235,26 @@ class UpstreamResponsesStream:
             return [*events, ToolCallEnd(index=call.index)]
         if kind == "reasoning":
             return self._reasoning_done(item, keys)
-        if kind == "message" and not self._streamed_text.intersection(keys):
-            # Nothing streamed for this message: the finished item is all there is.
-            text = "".join(
-                str(c.get("text") or c.get("refusal") or "")
-                for c in item.get("content") or []
-                if isinstance(c, dict)
-            )
-            return [TextDelta(text)] if text else []
+        if kind == "message":
+            return self._message_done(item, keys)
         return []
+
+    def _message_done(self, item: dict[str, Any], keys: tuple[str, ...]) -> list[Event]:
+        """What of a finished message did not stream: its text and refusal parts."""
+        text_streamed = bool(self._streamed_text.intersection(keys))
+        refusal_streamed = bool(self._streamed_refusal.intersection(keys))
+        events: list[Event] = []
+        for part in item.get("content") or []:
+            if not isinstance(part, dict):
+                continue
+            text, refusal = part.get("text"), part.get("refusal")
+            if part.get("type") == "refusal" or (refusal and not text):
+                if not refusal_streamed and isinstance(refusal, str) and refusal:
+                    self._refused = True
+                    events.append(RefusalDelta(refusal))
+            elif not text_streamed and isinstance(text, str) and text:
+                events.append(TextDelta(text))
+        return events
 
     def _reasoning_done(self, item: dict[str, Any], keys: tuple[str, ...]) -> list[Event]:
         text = ""
@@ -255,6 +286,8 @@ class UpstreamResponsesStream:
             events.append(usage_from_json(usage))
         self.done = True
         reason: FinishReason = "tool_calls" if self._opened else "stop"
+        if reason == "stop" and self._refused:
+            reason = "refusal"
         if incomplete:
             details = response.get("incomplete_details")
             why = details.get("reason") if isinstance(details, dict) else None

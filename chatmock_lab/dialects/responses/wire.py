@@ -17,6 +17,8 @@ from chatmock_lab.core import FinishReason, ProxyError, Usage
 # Stream event types (each frame's `type`, also its SSE `event:` name).
 OUTPUT_TEXT_DELTA = "response.output_text.delta"
 REFUSAL_DELTA = "response.refusal.delta"
+# The whole refusal of a content part, after its deltas (or instead of them).
+REFUSAL_DONE = "response.refusal.done"
 REASONING_SUMMARY_DELTA = "response.reasoning_summary_text.delta"
 REASONING_TEXT_DELTA = "response.reasoning_text.delta"
 OUTPUT_ITEM_ADDED = "response.output_item.added"

@@ -8,6 +8,10 @@ payload `type`, refined by the block or delta type where there is one: `message_
 `signature_delta`...), `content_block_stop`, `message_delta`, `message_stop`; unknown
 types pass through under their own name (Anthropic may add event types).
 `block_index` is the content block index.
+
+Beside the order, it checks what the SDKs rely on: a thinking block gets a
+`signature_delta` before its `content_block_stop` (the real API always sends one), and a
+`stop_reason` of "stop_sequence" names its `stop_sequence` (and only that reason does).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ class AnthropicStreamChecker(StreamChecker):
         self._open: dict[int, str] = {}
         self._next_index = 0
         self._stop_reason: str | None = None
+        # Open thinking blocks that have had no signature_delta yet.
+        self._unsigned: set[int] = set()
 
     def _event(self, event: SSEEvent) -> ChunkInfo:
         payload, problem = parse_object(event.data)
@@ -128,6 +134,8 @@ class AnthropicStreamChecker(StreamChecker):
                 )
             self._next_index = max(self._next_index, index + 1)
             self._open[index] = block_type
+            if block_type == "thinking":
+                self._unsigned.add(index)
         if block_type in ("tool_use", "server_tool_use", "mcp_tool_use"):
             summary = f"{block.get('name')} id={block.get('id')}"
         else:
@@ -149,6 +157,8 @@ class AnthropicStreamChecker(StreamChecker):
                 f"{delta_type} in block {index}, a {block_type} block"
                 f" ({delta_type} belongs in a {' or '.join(allowed)} block)"
             )
+        if delta_type == "signature_delta" and index is not None:
+            self._unsigned.discard(index)
         return f"content_block_delta/{delta_type}", index, _anthropic_delta_summary(delta)
 
     def _block_stop(self, payload: dict[str, Any], violations: list[str]) -> Shown:
@@ -156,6 +166,12 @@ class AnthropicStreamChecker(StreamChecker):
         if index is not None and self._open.pop(index, None) is None:
             violations.append(
                 f"content_block_stop for block {index}, which is not open ({self._open_note()})"
+            )
+        if index in self._unsigned:
+            self._unsigned.discard(index)
+            violations.append(
+                f"thinking block {index} closed without a signature_delta (the API always"
+                " sends one before a thinking block's content_block_stop)"
             )
         return "content_block_stop", index, f"block {index} closed"
 
@@ -175,6 +191,14 @@ class AnthropicStreamChecker(StreamChecker):
             )
         elif reason is not None:
             self._stop_reason = str(reason)
+        sequence = delta.get("stop_sequence")
+        if reason == "stop_sequence" and not isinstance(sequence, str):
+            violations.append("stop_reason 'stop_sequence' without the stop_sequence that matched")
+        elif reason is not None and reason != "stop_sequence" and sequence is not None:
+            violations.append(
+                f"stop_sequence {sequence!r} with stop_reason {reason!r} (only a"
+                " 'stop_sequence' stop names one)"
+            )
         summary = f"stop_reason={reason} output {usage.get('output_tokens')}"
         return "message_delta", None, summary
 

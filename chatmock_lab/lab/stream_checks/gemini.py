@@ -7,7 +7,9 @@ Event types (`ChunkInfo.event_type`), beside `keep-alive`, `malformed` and `erro
 `functionCall`, `inlineData`...), `candidate/empty` (a candidate without parts),
 `finish` (a candidate with its `finishReason`; wins over parts in the same chunk),
 `usage` (only `usageMetadata`), `prompt-feedback` (a blocked prompt), `chunk` (none of
-these). `block_index` is the index of that part within the chunk's parts.
+these). `block_index` is the index of that part within the chunk's parts. A candidate's
+`logprobsResult` and `avgLogprobs`, when present, must have the shapes google-genai
+reads; text with `finishReason: "SAFETY"` (a refusal) is a valid ending.
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ class GeminiStreamChecker(StreamChecker):
             violations.append("a candidate whose index is not an integer")
             index = 0
         self._candidates.add(index)
+        if "logprobsResult" in candidate or "avgLogprobs" in candidate:
+            _check_logprobs(index, candidate, violations)
         reason = candidate.get("finishReason")
         note_finish(
             self._finished,
@@ -137,6 +141,57 @@ class GeminiStreamChecker(StreamChecker):
                 "the last chunk carries no usageMetadata (Gemini reports usage on the final chunk)"
             )
         return problems
+
+
+def _check_logprobs(index: int, candidate: dict[str, Any], violations: list[str]) -> None:
+    """`avgLogprobs` a number; `logprobsResult.chosenCandidates` one `{token,
+    logProbability}` per decoding step, and `topCandidates`, when present, one
+    `{candidates: [...]}` per step as well."""
+    average = candidate.get("avgLogprobs")
+    if average is not None and not _is_number(average):
+        violations.append(f"candidate {index}: avgLogprobs is not a number")
+    result = candidate.get("logprobsResult")
+    if result is None:
+        return
+    if not isinstance(result, dict):
+        violations.append(f"candidate {index}: logprobsResult is not an object")
+        return
+    chosen = result.get("chosenCandidates")
+    if not isinstance(chosen, list):
+        violations.append(f"candidate {index}: logprobsResult has no chosenCandidates list")
+        return
+    if not all(_is_token_logprob(entry) for entry in chosen):
+        violations.append(
+            f"candidate {index}: a chosenCandidates entry without a string token"
+            " and a numeric logProbability"
+        )
+    top = result.get("topCandidates")
+    if top is None:
+        return
+    steps = as_list(top)
+    if not isinstance(top, list) or len(steps) != len(chosen):
+        violations.append(
+            f"candidate {index}: topCandidates must have one entry per chosen token ({len(chosen)})"
+        )
+    elif not all(
+        isinstance(step, dict)
+        and isinstance(step.get("candidates"), list)
+        and all(_is_token_logprob(entry) for entry in step["candidates"])
+        for step in steps
+    ):
+        violations.append(f"candidate {index}: a topCandidates entry is not {{candidates: [...]}}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_token_logprob(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("token"), str)
+        and _is_number(entry.get("logProbability"))
+    )
 
 
 def _describe_gemini(payload: dict[str, Any], candidates: list[Any]) -> Shown:

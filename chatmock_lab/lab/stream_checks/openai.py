@@ -5,7 +5,8 @@ Event types (`ChunkInfo.event_type`), beside `keep-alive`, `malformed` and `erro
 `chunk/role` (a delta with only the role, the first chunk), `chunk/content`,
 `chunk/reasoning` (`reasoning_content`/`reasoning`, a compatible-server extension),
 `chunk/refusal`, `chunk/tool_calls`, `chunk/finish` (a choice with its `finish_reason`;
-wins over any content in the same chunk), `chunk` (an empty delta or no choices),
+wins over any content in the same chunk), `chunk/logprobs` (an empty delta carrying
+log probabilities), `chunk` (an empty delta or no choices),
 `usage` (the `choices: []` chunk with usage), `[DONE]`. `block_index` is the tool
 call's `index` for `chunk/tool_calls`, else the choice index.
 """
@@ -104,6 +105,9 @@ class OpenAIStreamChecker(StreamChecker):
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         refusal = delta.get("refusal")
         calls = as_list(delta.get("tool_calls"))
+        logprobs = choice.get("logprobs")
+        if logprobs is not None:
+            _check_logprobs(index, logprobs, violations)
         if self._usage_chunks:
             violations.append(
                 f"choice {index} after the usage chunk (usage comes last, right before [DONE])"
@@ -132,6 +136,8 @@ class OpenAIStreamChecker(StreamChecker):
             return "chunk/refusal", index, quote(str(refusal))
         if delta.get("role"):
             return "chunk/role", index, f"role={delta['role']}"
+        if isinstance(logprobs, dict):
+            return "chunk/logprobs", index, _logprobs_summary(logprobs)
         return "chunk", index, "empty delta"
 
     def _tool_calls(self, choice: int, calls: list[Any], violations: list[str]) -> int | None:
@@ -176,6 +182,55 @@ class OpenAIStreamChecker(StreamChecker):
         if not self._done:
             problems.append("the stream ended without data: [DONE]")
         return problems
+
+
+def _check_logprobs(index: int, logprobs: Any, violations: list[str]) -> None:
+    """A choice's `logprobs`: null, or `content` and `refusal`, each null or a list of
+    `{token, logprob, bytes, top_logprobs}` (the SDK reads `choice.logprobs.content`)."""
+    if not isinstance(logprobs, dict):
+        violations.append(f"choice {index}: logprobs is neither null nor an object")
+        return
+    for field in ("content", "refusal"):
+        entries = logprobs.get(field)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            violations.append(f"choice {index}: logprobs.{field} is neither null nor a list")
+            continue
+        for position, entry in enumerate(entries):
+            problem = _token_problem(entry, top=True)
+            if problem:
+                violations.append(f"choice {index}: logprobs.{field}[{position}] {problem}")
+
+
+def _token_problem(entry: Any, *, top: bool) -> str | None:
+    if not isinstance(entry, dict):
+        return "is not an object"
+    if not isinstance(entry.get("token"), str):
+        return "has no string token"
+    logprob = entry.get("logprob")
+    if not isinstance(logprob, (int, float)) or isinstance(logprob, bool) or logprob > 0:
+        return "has no logprob (a number <= 0)"
+    raw = entry.get("bytes")
+    if raw is not None and not (
+        isinstance(raw, list) and all(as_index(b) is not None for b in raw)
+    ):
+        return "has bytes that are not a list of integers"
+    if top:
+        alternatives = entry.get("top_logprobs")
+        if not isinstance(alternatives, list):
+            return "has no top_logprobs list"
+        for alternative in alternatives:
+            problem = _token_problem(alternative, top=False)
+            if problem:
+                return f"has an alternative that {problem}"
+    return None
+
+
+def _logprobs_summary(logprobs: dict[str, Any]) -> str:
+    tokens = as_list(logprobs.get("content")) + as_list(logprobs.get("refusal"))
+    shown = "".join(str(t.get("token", "")) for t in tokens if isinstance(t, dict))
+    return f"{len(tokens)} token logprobs {quote(shown)}"
 
 
 def _openai_usage(usage: dict[str, Any]) -> str:
