@@ -4,9 +4,9 @@ A request is reduced to its canonical form: method, path (the host differs betwe
 recording and a replay through the proxy), the query without credentials, and the body
 as JSON with sorted keys and volatile fields removed. Volatile by default:
 
-- at any depth: `user`, `metadata`, `stream_options`, `request_id`, `prompt_cache_key`,
-  `session_id`, `created`, `created_at`, `timestamp` (per-user, per-session or per-clock
-  values that a client fills in afresh each run);
+- at any depth: `user`, `safety_identifier`, `metadata`, `stream_options`, `request_id`,
+  `prompt_cache_key`, `session_id`, `created`, `created_at`, `timestamp` (per-user,
+  per-session or per-clock values that a client fills in afresh each run);
 - at the top level only (written `$.name`): `id`, because nested ids (tool call ids in a
   conversation's history) come from the recorded answers and must match.
 
@@ -29,6 +29,8 @@ from chatmock_lab.cassettes.format import Cassette, Interaction, RecordedRequest
 DEFAULT_IGNORED = frozenset(
     {
         "user",
+        # OpenAI's per-end-user id (the successor of `user`), which clients now send.
+        "safety_identifier",
         "metadata",
         "stream_options",
         "request_id",
@@ -118,6 +120,14 @@ class Matcher:
                 index = indexes[-1]
             self._play_counts[index] += 1
         return index
+
+    def used_up(self, request: RecordedRequest) -> list[tuple[int, int]]:
+        """The recordings of `request` (each one's index and how many times it was played),
+        for saying why a request whose recordings were all played got nothing; empty when
+        no recording matches it at all."""
+        indexes = self._by_request.get(self._canonicalize(request), [])
+        with self._lock:
+            return [(index, self._play_counts[index]) for index in indexes]
 
     @property
     def plays(self) -> int:

@@ -154,11 +154,40 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         )
 
     def _no_match(self, request: RecordedRequest) -> ProxyError:
+        used_up = self.matcher.used_up(request)
+        if used_up:
+            return self._used_up(request, used_up)
         closest = self.matcher.closest(request)
         hint = f"; closest recorded request (#{closest[0]}):\n{closest[1]}" if closest else ""
         return ProxyError(
             f"cassette {self.path}: no recorded request matches {request.method}"
             f" {httpx.URL(request.uri).path} (record mode {self.mode}){hint}",
+            kind="not_found",
+        )
+
+    def _used_up(self, request: RecordedRequest, recordings: list[tuple[int, int]]) -> ProxyError:
+        # The request does match: a diff against the closest recording would be empty and
+        # say nothing, while what the caller needs is the option that lets it play again.
+        path = httpx.URL(request.uri).path
+        indexes = ", ".join(f"#{index}" for index, _ in recordings)
+        played = sum(count for _, count in recordings)
+        if len(recordings) == 1:
+            which = f"the recording that matches {request.method} {path} (interaction {indexes})"
+            was = "was"
+        else:
+            which = (
+                f"the {len(recordings)} recordings that match {request.method} {path}"
+                f" (interactions {indexes})"
+            )
+            was = "were all"
+        return ProxyError(
+            f"cassette {self.path}: {which} {was} already played: recorded"
+            f" {_times(len(recordings))}, played {_times(played)} (record mode {self.mode})."
+            " Each recording answers once; to let a used-up recording answer again, serve"
+            " with --allow-playback-repeats, or use the pytest marker option"
+            " @pytest.mark.chatmock(allow_playback_repeats=True)"
+            " (chatmock_lab.cassette(..., allow_playback_repeats=True),"
+            " %chatmock replay --repeats)",
             kind="not_found",
         )
 
@@ -227,6 +256,10 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             started = time.monotonic()
             save_cassette(self.path, snapshot)
             self._write_seconds = time.monotonic() - started
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
 
 
 class _ReplayStream(httpx.AsyncByteStream):

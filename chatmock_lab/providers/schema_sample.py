@@ -5,6 +5,10 @@ client sends, so it needs *some* valid value without an LLM. ``sample_from_schem
 schema and builds the smallest informative value that validates, always the same one for the
 same input so that recorded conversations and tests stay stable.
 
+Numbers are 1 (or a small lower bound: ``minimum: 0``), moved into the bounds, so zod's
+±(2^53-1) on every ``z.number().int()`` is not answered with ``-9007199254740991``. The root
+is a tool's arguments or a structured output, so one that names no type gives an object.
+
 Accepted dialects: JSON Schema draft 4 to 2020-12 and the OpenAPI subset used by Gemini
 (uppercase type names, ``nullable``, integer limits serialised as strings).
 
@@ -20,6 +24,9 @@ Known limitations (best effort, the value may then fail validation):
 * ``uniqueItems`` is only enforced for string and number items.
 * A ``format`` value is padded/truncated when ``minLength``/``maxLength`` demand it, which can
   break the format.
+* Sizes are capped so a small schema cannot demand a huge answer (``minItems`` and
+  ``minProperties`` at 100, ``minLength`` at 1000, about 10,000 characters in all, 64 levels).
+* A ``const`` or ``enum`` value JSON cannot carry (``NaN``, infinities) is ignored.
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ import copy
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
@@ -41,6 +49,16 @@ __all__ = ["sample_from_schema"]
 _MAX_REF_DEPTH = 8
 # Absolute cap: stops pathological schemas (pure self references, required cycles).
 _HARD_REF_LIMIT = 64
+# A lower bound this close to 0 is a natural value itself (minimum 0, 18, -3); a larger one
+# (zod's -(2^53-1) on every integer) is a limit of the type, not a hint.
+_SMALL_BOUND = 1000
+# Caps on minItems/minProperties and minLength: a 264-byte schema must not get a million.
+_MAX_COUNT = 100
+_MAX_TEXT = 1000
+# Roughly the characters of output in all, and the nesting depth; past them objects and
+# arrays come out empty (arrays of arrays, required cycles, 800-level schemas).
+_OUTPUT_BUDGET = 10_000
+_MAX_DEPTH = 64
 
 _FORMAT_VALUES: Mapping[str, str] = MappingProxyType(
     {
@@ -84,6 +102,8 @@ _PATTERN_SEEDS: tuple[str, ...] = (
     "00:00",
 )
 
+_LARGEST_FLOAT = Fraction(sys.float_info.max)
+
 _REGEX_META = frozenset("\\.[]{}()*+?^$|")
 
 _OBJECT_HINTS = ("properties", "required", "additionalProperties", "minProperties")
@@ -92,10 +112,19 @@ _STRING_HINTS = ("minLength", "maxLength", "pattern")
 _NUMBER_HINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 _NUMERIC_FORMATS = frozenset({"int32", "int64", "float", "double"})
 _COMPOSITION_KEYS = frozenset({"$ref", "allOf", "anyOf", "oneOf"})
+# Keywords beyond `type` and the hints above that say what kind of value a schema wants.
+_KINDS = frozenset({"const", "enum", "anyOf", "oneOf", "format"})
 
 # When allOf/$ref merging meets the same bound twice, the tighter one must win.
 _LOWER_BOUNDS = frozenset({"minimum", "minLength", "minItems", "minProperties"})
 _UPPER_BOUNDS = frozenset({"maximum", "maxLength", "maxItems", "maxProperties"})
+
+
+@dataclass
+class _Budget:
+    """What is left of the output budget of one sample, shared by every context in it."""
+
+    left: int = _OUTPUT_BUDGET
 
 
 @dataclass(frozen=True)
@@ -104,14 +133,20 @@ class _Ctx:
     seed: str
     refs: tuple[str, ...] = ()
     minimal: bool = False
+    budget: _Budget = field(default_factory=_Budget)
+    depth: int = 0
 
     def enter(self, ref: str) -> _Ctx:
         recursive = ref in self.refs and len(self.refs) >= _MAX_REF_DEPTH
-        return _Ctx(self.root, self.seed, (*self.refs, ref), self.minimal or recursive)
+        return replace(self, refs=(*self.refs, ref), minimal=self.minimal or recursive)
+
+    def deeper(self) -> _Ctx:
+        """The context of a value nested in this one."""
+        return replace(self, depth=self.depth + 1)
 
     @property
     def exhausted(self) -> bool:
-        return len(self.refs) > _HARD_REF_LIMIT
+        return len(self.refs) > _HARD_REF_LIMIT or self.budget.left <= 0 or self.depth > _MAX_DEPTH
 
 
 def sample_from_schema(schema: dict[str, Any] | bool | None, *, seed_text: str = "") -> Any:
@@ -124,6 +159,11 @@ def sample_from_schema(schema: dict[str, Any] | bool | None, *, seed_text: str =
     """
     root: Mapping[str, Any] = schema if isinstance(schema, dict) else {}
     ctx = _Ctx(root=root, seed=" ".join(seed_text.split()))
+    if schema is None or schema is True:
+        return {}
+    flat, flat_ctx = _flatten(schema, ctx) if isinstance(schema, dict) else (None, ctx)
+    if flat is not None and _schema_type(flat) is None and not _KINDS & _json_only(flat).keys():
+        return _sample_object(flat, flat_ctx)
     return _sample(schema, ctx, None)
 
 
@@ -137,8 +177,10 @@ def _sample(schema: Any, ctx: _Ctx, name: str | None) -> Any:
     if flat is None:
         return None
 
+    ctx.budget.left -= 1 + len(name or "")  # the value, and roughly its key
     if (ctx.minimal or ctx.exhausted) and _allows_null(flat, ctx):
         return None
+    flat = _json_only(flat)
     if "const" in flat:
         return copy.deepcopy(flat["const"])
     enum = flat.get("enum")
@@ -151,7 +193,10 @@ def _sample(schema: Any, ctx: _Ctx, name: str | None) -> Any:
             if choice is None:
                 return None
             rest = {k: v for k, v in flat.items() if k != key}
-            return _sample(_merge(rest, choice), ctx, name)
+            if ctx.depth > _MAX_DEPTH:
+                # Alternatives nested in alternatives, hundreds deep: stop choosing.
+                choice = {k: v for k, v in choice.items() if k not in _COMPOSITION_KEYS}
+            return _sample(_merge(rest, choice), ctx.deeper(), name)
 
     kind = _schema_type(flat)
     if kind == "null":
@@ -167,6 +212,23 @@ def _sample(schema: Any, ctx: _Ctx, name: str | None) -> Any:
     if kind == "boolean":
         return True
     return _sample_string(flat, ctx, name)
+
+
+def _json_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without const and enum values JSON cannot carry (a NaN in an answer)."""
+    if "const" in schema and not _is_json(schema["const"]):
+        schema = {key: value for key, value in schema.items() if key != "const"}
+    enum = schema.get("enum")
+    if isinstance(enum, list) and not _is_json(enum):
+        schema = {**schema, "enum": [item for item in enum if _is_json(item)]}
+    return schema
+
+
+def _is_json(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return all(_is_json(item) for item in items)
 
 
 def _flatten(schema: dict[str, Any], ctx: _Ctx) -> tuple[dict[str, Any] | None, _Ctx]:
@@ -201,7 +263,7 @@ def _flatten(schema: dict[str, Any], ctx: _Ctx) -> tuple[dict[str, Any] | None, 
             return None, ctx
         merged = _merge(merged, flat)
         if len(sub_ctx.refs) > len(deepest.refs) or sub_ctx.minimal:
-            deepest = _Ctx(ctx.root, ctx.seed, sub_ctx.refs, deepest.minimal or sub_ctx.minimal)
+            deepest = replace(ctx, refs=sub_ctx.refs, minimal=deepest.minimal or sub_ctx.minimal)
     return merged, deepest
 
 
@@ -342,24 +404,25 @@ def _sample_object(schema: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
     ordered = [key for key in props if key in wanted]
     ordered += [key for key in wanted if key not in props]
 
+    inner = ctx.deeper()
     result: dict[str, Any] = {}
     for key in ordered:
         sub = props.get(key, {})
-        result[key] = _sample(sub, ctx, key)
+        result[key] = _sample(sub, inner, key)
 
-    min_props = _as_int(schema.get("minProperties")) or 0
+    min_props = min(_as_int(schema.get("minProperties")) or 0, _MAX_COUNT)
     for key, sub in props.items():
-        if len(result) >= min_props:
+        if len(result) >= min_props or ctx.budget.left <= 0:
             break
         if key not in result and sub is not False:
-            result[key] = _sample(sub, ctx, key)
+            result[key] = _sample(sub, inner, key)
     extra = schema.get("additionalProperties")
     index = 1
-    while len(result) < min_props and extra is not False:
+    while len(result) < min_props and extra is not False and ctx.budget.left > 0:
         key = f"property{index}"
         index += 1
         if key not in result:
-            result[key] = _sample(extra if isinstance(extra, dict) else {}, ctx, key)
+            result[key] = _sample(extra if isinstance(extra, dict) else {}, inner, key)
     return result
 
 
@@ -389,7 +452,7 @@ def _sample_array(schema: Mapping[str, Any], ctx: _Ctx, name: str | None) -> lis
     else:
         tuple_schemas, rest = [], items
 
-    min_items = _as_int(schema.get("minItems")) or 0
+    min_items = min(_as_int(schema.get("minItems")) or 0, _MAX_COUNT)
     max_items = _as_int(schema.get("maxItems"))
     count = min_items if ctx.minimal else max(min_items, len(tuple_schemas), 1)
     if max_items is not None:
@@ -397,10 +460,14 @@ def _sample_array(schema: Mapping[str, Any], ctx: _Ctx, name: str | None) -> lis
     if rest is False:
         count = min(count, len(tuple_schemas))
 
-    values = [
-        _sample(tuple_schemas[i] if i < len(tuple_schemas) else rest, ctx, name)
-        for i in range(count)
-    ]
+    inner = ctx.deeper()
+    values = []
+    for index in range(count):
+        if index >= len(tuple_schemas) and ctx.budget.left <= 0:
+            break
+        values.append(
+            _sample(tuple_schemas[index] if index < len(tuple_schemas) else rest, inner, name)
+        )
     if schema.get("uniqueItems") is True:
         values = _make_unique(values)
     return values
@@ -432,7 +499,7 @@ def _free_text(ctx: _Ctx, name: str | None) -> str:
 
 
 def _sample_string(schema: Mapping[str, Any], ctx: _Ctx, name: str | None) -> str:
-    min_len = _as_int(schema.get("minLength")) or 0
+    min_len = min(_as_int(schema.get("minLength")) or 0, _MAX_TEXT)
     max_len = _as_int(schema.get("maxLength"))
     fmt = schema.get("format")
     value = _FORMAT_VALUES.get(fmt.lower(), "") if isinstance(fmt, str) else ""
@@ -440,7 +507,9 @@ def _sample_string(schema: Mapping[str, Any], ctx: _Ctx, name: str | None) -> st
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
         value = _fit_pattern(pattern, value, min_len, max_len)
-    return _fit_length(value, min_len, max_len)
+    value = _fit_length(value, min_len, max_len)
+    ctx.budget.left -= len(value)
+    return value
 
 
 def _fit_length(value: str, min_len: int, max_len: int | None) -> str:
@@ -510,13 +579,12 @@ def _sample_integer(schema: Mapping[str, Any]) -> int:
     lo_int = None if lo is None else (math.floor(lo) + 1 if lo_exclusive else math.ceil(lo))
     hi_int = None if hi is None else (math.ceil(hi) - 1 if hi_exclusive else math.floor(hi))
 
-    default = step if multiple is not None else 1
-    if lo_int is not None:
-        value, direction = -(-lo_int // step) * step, step
-    elif hi_int is not None:
-        value, direction = (min(default, hi_int) // step) * step, -step
-    else:
-        value, direction = default, step
+    # The smallest positive multiple (1) moved into the bounds, or a small lower bound.
+    value, direction = step, step
+    if lo_int is not None and (abs(lo_int) <= _SMALL_BOUND or value < lo_int):
+        value = -(-lo_int // step) * step
+    elif hi_int is not None and value > hi_int:
+        value, direction = (hi_int // step) * step, -step
 
     raw_multiple = schema.get("multipleOf")
     if multiple is not None and isinstance(raw_multiple, float):
@@ -535,41 +603,41 @@ def _sample_number(schema: Mapping[str, Any]) -> float:
     if step is None or step <= 0:
         return float(_unstepped_number(lo, lo_exclusive, hi, hi_exclusive))
 
+    # k * step: k = 1 moved into the bounds, or the lowest k over a small lower bound.
+    k, direction = 1, 1
     if lo is not None:
-        k = math.floor(lo / step) + 1 if lo_exclusive else math.ceil(lo / step)
-        direction = 1
-    elif hi is not None:
-        k = math.floor(min(step, hi) / step)
-        if hi_exclusive and k * step >= hi:
-            k -= 1
-        direction = -1
-    else:
-        k, direction = 1, 1
+        k_lo = math.floor(lo / step) + 1 if lo_exclusive else math.ceil(lo / step)
+        if abs(lo) <= _SMALL_BOUND or k < k_lo:
+            k = k_lo
+    if hi is not None and (lo is None or abs(lo) > _SMALL_BOUND):
+        k_hi = math.ceil(hi / step) - 1 if hi_exclusive else math.floor(hi / step)
+        if k > k_hi:
+            k, direction = k_hi, -1
 
     raw_multiple = schema.get("multipleOf")
-    first = float(k * step)
-    for _ in range(100):
-        candidate = float(k * step)
+    for attempt in range(100):
+        candidate = float((k + attempt * direction) * step)
         if not isinstance(raw_multiple, float) or _float_multiple_ok(candidate, raw_multiple):
             return candidate
-        k += direction
-    return first
+    return float(k * step)
 
 
 def _unstepped_number(
     lo: Fraction | None, lo_exclusive: bool, hi: Fraction | None, hi_exclusive: bool
 ) -> Fraction:
-    if lo is not None:
+    one = Fraction(1)
+    if lo is not None and (abs(lo) <= _SMALL_BOUND or one < lo or (one == lo and lo_exclusive)):
+        # The bound, or a whole step over it if the upper bound allows, else the middle.
+        above = lo + 1
         if not lo_exclusive:
             return lo
-        if hi is not None and hi > lo:
-            return (lo + hi) / 2
-        return lo + 1
-    if hi is not None:
-        if hi > 1 or (hi == 1 and not hi_exclusive):
-            return Fraction(1)
-        return hi - 1 if hi_exclusive else hi
-    return Fraction(1)
+        fits = hi is None or above < hi or (above == hi and not hi_exclusive)
+        return above if fits or hi is None else (lo + hi) / 2
+    if hi is not None and (one > hi or (one == hi and hi_exclusive)):
+        if not hi_exclusive:
+            return hi
+        return hi - 1 if lo is None or hi - 1 > lo else (lo + hi) / 2
+    return one
 
 
 def _float_multiple_ok(value: float, multiple: float) -> bool:
@@ -579,10 +647,9 @@ def _float_multiple_ok(value: float, multiple: float) -> bool:
 
 def _bound(schema: Mapping[str, Any], *, lower: bool) -> tuple[Fraction | None, bool]:
     """Effective bound and whether it is exclusive, for draft-4 and draft-6+ spellings."""
-    if lower:
-        key, exclusive_key = "minimum", "exclusiveMinimum"
-    else:
-        key, exclusive_key = "maximum", "exclusiveMaximum"
+    key, exclusive_key = (
+        ("minimum", "exclusiveMinimum") if lower else ("maximum", "exclusiveMaximum")
+    )
     inclusive = _as_fraction(schema.get(key))
     flag = schema.get(exclusive_key)
     if isinstance(flag, bool):
@@ -604,7 +671,8 @@ def _as_fraction(value: Any) -> Fraction | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return Fraction(value)
+        # Past the largest float a bound can only overflow the number written for it.
+        return Fraction(value) if abs(value) <= _LARGEST_FLOAT else None
     if isinstance(value, float):
         # str() keeps the decimal the author wrote (0.1), not its binary approximation.
         return Fraction(str(value)) if math.isfinite(value) else None
@@ -613,7 +681,7 @@ def _as_fraction(value: Any) -> Fraction | None:
             parsed = Fraction(value.strip())
         except (ValueError, ZeroDivisionError):
             return None
-        return parsed
+        return parsed if abs(parsed) <= _LARGEST_FLOAT else None
     return None
 
 
@@ -625,6 +693,7 @@ def _as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    # (Not past the digits Python converts.)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 4000:
         return int(value.strip())
     return None

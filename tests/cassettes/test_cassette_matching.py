@@ -49,6 +49,7 @@ def test_volatile_fields_key_order_host_and_credentials_are_ignored() -> None:
             "metadata": {"run": 1},
             "stream_options": {"include_usage": True},
             "prompt_cache_key": "pck-1",
+            "safety_identifier": "user-hash-1",
             "messages": [{"role": "user", "content": "hello", "id": "kept", "created": 1}],
         },
         uri="https://api.openai.test/v1/chat/completions?key=%3CREDACTED%3E&alt=sse",
@@ -60,6 +61,7 @@ def test_volatile_fields_key_order_host_and_credentials_are_ignored() -> None:
             "id": "req-2",
             "session_id": "s",
             "user": "bob",
+            "safety_identifier": "user-hash-2",
         },
         uri="http://127.0.0.1:8000/v1/chat/completions?alt=sse&key=real-key",
     )
@@ -93,6 +95,17 @@ def test_identical_requests_get_recordings_in_order_then_none() -> None:
     assert matcher.unplayed() == [1]
     assert matcher.match(_request({**HELLO, "model": "other"})) is not None
     assert matcher.unplayed() == []
+
+
+def test_used_up_names_the_played_recordings_of_a_request() -> None:
+    matcher = Matcher(_cassette(HELLO, {**HELLO, "model": "other"}, HELLO))
+    assert matcher.used_up(_request(HELLO)) == [(0, 0), (2, 0)]
+    matcher.match(_request(HELLO))
+    matcher.match(_request(HELLO))
+    assert matcher.match(_request(HELLO)) is None
+    assert matcher.used_up(_request(HELLO)) == [(0, 1), (2, 1)]
+    # A request no recording matches has none to name.
+    assert matcher.used_up(_request({**HELLO, "model": "unknown"})) == []
 
 
 def test_repeats_replay_the_last_recording_again() -> None:

@@ -136,9 +136,20 @@ def test_repeats_replay_again_only_when_allowed(tmp_path: Path, fake: FakeOpenAI
     with use(path, "once", fake) as session:
         ask(session, "again")
     with chatmock_lab.cassette(path, "none") as session:
-        ask(session, "again")
-        with pytest.raises(openai.NotFoundError):
+        assert ask(session, "again") == "Upstream says: again"
+        with pytest.raises(openai.NotFoundError) as used_up:
             ask(session, "again")
+    # The request does match: the error says its recording was played, not that nothing
+    # matches (with an empty diff), and names the options that let it play again.
+    # In the OpenAI dialect's error shape, which the SDK parses into `body`.
+    body = used_up.value.body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error"
+    message = body["message"]
+    assert "no recorded request matches" not in message
+    assert "repeat.yaml: the recording that matches POST /v1/chat/completions" in message
+    assert "(interaction #0) was already played: recorded once, played once" in message
+    assert "--allow-playback-repeats" in message
+    assert "@pytest.mark.chatmock(allow_playback_repeats=True)" in message
     with chatmock_lab.cassette(path, "none", allow_playback_repeats=True) as session:
         assert [ask(session, "again") for _ in range(3)] == ["Upstream says: again"] * 3
 

@@ -108,6 +108,41 @@ def test_record_once_then_replay_offline_and_fail_clearly(
     assert len(fake.requests) == 1
 
 
+REPEAT_TEST = """
+import openai
+import pytest
+
+
+@pytest.mark.chatmock("cassettes/once.chatmock.yaml"{options})
+def test_twice(chatmock):
+    client = openai.OpenAI(max_retries=0)
+    for _ in range(2):
+        client.chat.completions.create(
+            model="gpt-4.1", messages=[{{"role": "user", "content": "twice"}}]
+        )
+"""
+
+
+def test_a_used_up_recording_names_the_marker_option_that_repeats_it(
+    pytester: pytest.Pytester, fake: FakeOpenAIUpstream
+) -> None:
+    record(pytester.path / "cassettes" / "once.chatmock.yaml", "twice")
+    pytester.makepyfile(test_repeat=REPEAT_TEST.format(options=""))
+    used_up = run(pytester)
+    used_up.assert_outcomes(failed=1)
+    used_up.stdout.fnmatch_lines(
+        [
+            "*NotFoundError*once.chatmock.yaml: the recording that matches POST"
+            " /v1/chat/completions (interaction #0) was already played*"
+            "@pytest.mark.chatmock(allow_playback_repeats=True)*"
+        ]
+    )
+    # The option the message names is the one the marker takes.
+    pytester.makepyfile(test_repeat=REPEAT_TEST.format(options=", allow_playback_repeats=True"))
+    run(pytester).assert_outcomes(passed=1)
+    assert len(fake.requests) == 1
+
+
 def test_marker_path_play_log_and_cassettes_check(
     pytester: pytest.Pytester, fake: FakeOpenAIUpstream
 ) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
 from chatmock_lab.providers.schema_sample import sample_from_schema
+from chatmock_lab.server import BackgroundServer
+from tests.support import openai_client_for
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 DRAFT7 = "http://json-schema.org/draft-07/schema#"
@@ -47,9 +51,31 @@ def _lower_gemini(schema: Any) -> Any:
 # --- empty / trivial schemas -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("schema", [{}, True, None])
-def test_empty_schema_gives_example_string(schema: Any) -> None:
-    assert sample_from_schema(schema) == "example"
+@pytest.mark.parametrize("schema", [{}, True, None, {"description": "anything"}])
+def test_an_untyped_root_gives_an_object(schema: Any) -> None:
+    # The root is a tool's arguments (`parameters: {}`) or a structured output: an object.
+    assert sample_from_schema(schema) == {}
+
+
+@pytest.mark.parametrize("schema", [{}, True])
+def test_an_untyped_property_gives_example_text(schema: Any) -> None:
+    value = _valid({"type": "object", "properties": {"note": schema}, "required": ["note"]})
+    assert value == {"note": "example note"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"minLength": 3}, "example"),
+        ({"format": "date"}, "2025-01-01"),
+        ({"minimum": 2}, 2),
+        ({"items": {"type": "integer"}}, [1]),
+        ({"enum": ["a", "b"]}, "a"),
+        ({"anyOf": [{"type": "string"}, {"type": "integer"}]}, "example"),
+    ],
+)
+def test_a_root_that_implies_a_type_keeps_it(schema: dict[str, Any], expected: Any) -> None:
+    assert _valid(schema) == expected
 
 
 def test_false_schema_gives_none() -> None:
@@ -122,7 +148,11 @@ def test_exclusive_bounds_draft6(schema: dict[str, Any], expected: float) -> Non
         ({"type": "integer", "maximum": 0, "exclusiveMaximum": True}, -1),
         (
             {"type": "number", "minimum": 0, "maximum": 1, "exclusiveMinimum": True},
-            0.5,
+            1.0,
+        ),
+        (
+            {"type": "number", "minimum": 0, "maximum": 0.5, "exclusiveMinimum": True},
+            0.25,
         ),
     ],
 )
@@ -146,6 +176,54 @@ def test_exclusive_bounds_draft4_boolean_form(schema: dict[str, Any], expected: 
 )
 def test_multiple_of(schema: dict[str, Any], expected: float) -> None:
     assert _valid(schema) == expected
+
+
+# What zod's z.number().int() writes into every integer's JSON Schema.
+SAFE = 9007199254740991
+ZOD_INT = {"type": "integer", "minimum": -SAFE, "maximum": SAFE}
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": "integer", "minimum": -SAFE, "maximum": SAFE}, 1),
+        ({"type": "integer", "minimum": -SAFE}, 1),
+        ({"type": "integer", "minimum": -SAFE, "maximum": 0}, 0),
+        ({"type": "integer", "minimum": -SAFE, "exclusiveMaximum": 0}, -1),
+        ({"type": "integer", "minimum": -SAFE, "maximum": -20, "multipleOf": 3}, -21),
+        ({"type": "integer", "minimum": -SAFE, "maximum": SAFE, "multipleOf": 5}, 5),
+        ({"type": "integer", "exclusiveMinimum": -SAFE - 1, "exclusiveMaximum": SAFE + 1}, 1),
+        # A large lower bound is the nearest natural value there is.
+        ({"type": "integer", "minimum": 10**12, "maximum": SAFE}, 10**12),
+        ({"type": "number", "minimum": -SAFE, "maximum": SAFE}, 1.0),
+        ({"type": "number", "minimum": -1.7976931348623157e308}, 1.0),
+        ({"type": "number", "exclusiveMinimum": 0, "maximum": SAFE}, 1.0),
+        ({"type": "number", "exclusiveMinimum": 0, "maximum": 0.5}, 0.25),
+        ({"type": "number", "minimum": -SAFE, "exclusiveMaximum": 1}, 0.0),
+        ({"type": "number", "minimum": -SAFE, "maximum": -0.5}, -0.5),
+        ({"type": "number", "minimum": -SAFE, "multipleOf": 0.25}, 0.25),
+        ({"type": "number", "minimum": -SAFE, "maximum": -3, "multipleOf": 0.5}, -3.0),
+    ],
+)
+def test_wide_bounds_give_small_natural_numbers(schema: dict[str, Any], expected: float) -> None:
+    value = _valid(schema)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_zod_integer_property_and_gemini_int64_bounds() -> None:
+    zod = {
+        "type": "object",
+        "properties": {"count": {"type": "integer", "minimum": -SAFE, "maximum": SAFE}},
+        "required": ["count"],
+        "additionalProperties": False,
+    }
+    assert _valid(zod) == {"count": 1}
+    gemini = {"type": "INTEGER", "format": "int64", "minimum": "-9223372036854775808"}
+    assert sample_from_schema(gemini) == 1
+    # A bound past the largest float (or past Python's digit limit) is no bound at all.
+    assert sample_from_schema({"type": "number", "minimum": 10**400}) == 1.0
+    assert sample_from_schema({"type": "array", "minItems": "9" * 5000}) == ["example"]
 
 
 @pytest.mark.parametrize(
@@ -223,6 +301,23 @@ def test_const_wins_over_type_and_default() -> None:
 
 def test_default_is_ignored() -> None:
     assert _valid({"type": "string", "default": "dflt"}) == "example"
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": "number", "const": math.nan}, 1.0),
+        ({"type": "number", "const": math.inf, "minimum": 3}, 3.0),
+        ({"type": "object", "const": {"x": [math.nan]}}, {}),
+        ({"type": "number", "enum": [math.nan, -math.inf, 2.5]}, 2.5),
+        ({"type": "integer", "enum": [math.nan]}, 1),
+        ({"const": math.nan}, {}),
+    ],
+)
+def test_values_json_cannot_carry_are_never_given(schema: dict[str, Any], expected: Any) -> None:
+    value = sample_from_schema(schema)
+    assert value == expected
+    json.dumps(value, allow_nan=False)  # raises on NaN or an infinity
 
 
 def test_const_value_is_a_copy() -> None:
@@ -562,7 +657,7 @@ def test_recursive_nullable_ref_becomes_none() -> None:
 @pytest.mark.parametrize(
     ("schema", "expected_type"),
     [
-        ({"$ref": "#"}, str),
+        ({"$ref": "#"}, dict),
         ({"type": "object", "properties": {"self": {"$ref": "#"}}, "required": ["self"]}, dict),
         ({"allOf": [{"$ref": "#"}], "type": "object"}, dict),
         ({"anyOf": [{"$ref": "#"}], "type": "array"}, list),
@@ -575,7 +670,9 @@ def test_pathological_self_references_terminate(
 
 
 def test_unresolvable_ref_falls_back() -> None:
-    assert sample_from_schema({"$ref": "https://example.com/other.json"}) == "example"
+    remote = {"$ref": "https://example.com/other.json"}
+    assert sample_from_schema(remote) == {}
+    assert sample_from_schema({"type": "array", "items": remote}) == ["example"]
     assert sample_from_schema({"$ref": "#/$defs/missing", "type": "integer"}) == 1
 
 
@@ -704,3 +801,145 @@ def test_seed_text_replaces_free_text_only() -> None:
     )
     assert value == {"query": "weather in Paris", "unit": "a", "when": "2025-01-01"}
     assert sample_from_schema({"type": "string", "maxLength": 4}, seed_text="abcdefgh") == "abcd"
+
+
+# --- size and depth limits -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "array", "items": {"type": "integer"}, "minItems": 1000000},
+        {"type": "string", "minLength": 1000000},
+        {"type": "object", "minProperties": 1000000},
+        {"type": "object", "minProperties": 1000000, "additionalProperties": {"minLength": 10**6}},
+        # Nesting multiplies: a million lists of a million strings of a million characters.
+        {
+            "type": "array",
+            "minItems": 1000000,
+            "items": {
+                "type": "array",
+                "minItems": 1000000,
+                "items": {"type": "string", "minLength": 1000000},
+            },
+        },
+        # Two required self references: a full answer would have 2^64 leaves.
+        {
+            "$ref": "#/$defs/node",
+            "$defs": {
+                "node": {
+                    "type": "object",
+                    "properties": {"a": {"$ref": "#/$defs/node"}, "b": {"$ref": "#/$defs/node"}},
+                    "required": ["a", "b"],
+                }
+            },
+        },
+    ],
+)
+def test_a_small_schema_cannot_demand_a_huge_answer(schema: dict[str, Any]) -> None:
+    assert len(json.dumps(sample_from_schema(schema))) < 100_000
+
+
+def test_huge_minimum_sizes_are_clamped_to_a_small_bound() -> None:
+    assert sample_from_schema({"type": "array", "minItems": 10**6}) == ["example"] * 100
+    assert sample_from_schema({"type": "string", "minLength": 10**6}) == "example" + "x" * 993
+    assert len(sample_from_schema({"type": "object", "minProperties": 10**6})) == 100
+    # Sizes a schema really needs are kept.
+    assert len(_valid({"type": "array", "items": {"type": "integer"}, "minItems": 50})) == 50
+
+
+def test_an_800_level_schema_does_not_exhaust_the_stack() -> None:
+    nested: dict[str, Any] = {"type": "string"}
+    alternatives: dict[str, Any] = {"type": "string"}
+    for _ in range(800):
+        nested = {"type": "object", "properties": {"a": nested}, "required": ["a"]}
+        alternatives = {"anyOf": [alternatives, {"type": "integer"}]}
+    value = sample_from_schema(nested)
+    depth = 0
+    while value:
+        value, depth = value["a"], depth + 1
+    assert 32 < depth < 100
+    assert sample_from_schema(alternatives) == "example"
+
+
+# --- through the server: the mock provider's tool calls and structured output ------------------
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ({"type": "object", "properties": {"count": ZOD_INT}, "required": ["count"]}, {"count": 1}),
+        ({}, {}),
+        (
+            {
+                "type": "object",
+                "properties": {"xs": {"type": "array", "items": ZOD_INT, "minItems": 1000000}},
+                "required": ["xs"],
+            },
+            {"xs": [1] * 100},
+        ),
+    ],
+)
+def test_mock_tool_arguments_are_small_json(
+    server: BackgroundServer, parameters: dict[str, Any], expected: Any
+) -> None:
+    with openai_client_for(server) as client:
+        reply = client.chat.completions.create(
+            model="mock",
+            messages=[{"role": "user", "content": "count them"}],
+            tools=[{"type": "function", "function": {"name": "tally", "parameters": parameters}}],
+            tool_choice="required",
+        )
+    calls = reply.choices[0].message.tool_calls
+    assert calls is not None and calls[0].type == "function"
+    assert _strict_json(calls[0].function.arguments) == expected
+
+
+def test_mock_structured_output_has_a_small_integer(server: BackgroundServer) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"count": ZOD_INT},
+        "required": ["count"],
+        "additionalProperties": False,
+    }
+    with openai_client_for(server) as client:
+        reply = client.chat.completions.create(
+            model="mock",
+            messages=[{"role": "user", "content": "count them"}],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "tally", "schema": schema, "strict": True},
+            },
+        )
+    assert _strict_json(reply.choices[0].message.content or "") == {"count": 1}
+
+
+def test_mock_tool_arguments_never_carry_nan(server: BackgroundServer) -> None:
+    # The SDKs refuse to send NaN, but Python's json (and so the proxy) reads it.
+    parameters = {
+        "type": "object",
+        "properties": {"x": {"type": "number", "const": math.nan}},
+        "required": ["x"],
+    }
+    body = {
+        "model": "mock",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}],
+        "tool_choice": "required",
+    }
+    reply = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        content=json.dumps(body),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert reply.status_code == 200
+    arguments = _strict_json(reply.text)["choices"][0]["message"]["tool_calls"][0]["function"]
+    assert _strict_json(arguments["arguments"]) == {"x": 1.0}

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from chatmock_lab.core import FinishReason, ProxyError, Usage
+from chatmock_lab.core.errors import kind_for_error_object
 
 # Stream event types (each frame's `type`, also its SSE `event:` name).
 OUTPUT_TEXT_DELTA = "response.output_text.delta"
@@ -81,7 +82,13 @@ def stream_failure(error: Any, *, fallback: str) -> ProxyError:
     if code is None and isinstance(error.get("type"), str) and error["type"] != "error":
         code = error["type"]
     message = error.get("message") if isinstance(error.get("message"), str) else None
-    status = _FAILURE_STATUS.get(code or "", 502)
+    status = _FAILURE_STATUS.get(code or "")
+    if status is None:
+        # A client's fault named by a code the backend shares with the rest of OpenAI
+        # stays that; the upstream's own failures are a bad gateway.
+        kind = kind_for_error_object(error)
+        named = ProxyError("", kind=kind).status if kind is not None else 502
+        status = named if named < 500 else 502
     retry_after = _retry_after_in(message) if status == 429 and message else None
     label = f"Upstream error ({code})" if code else "Upstream error"
     param = error.get("param") if isinstance(error.get("param"), str) else None
