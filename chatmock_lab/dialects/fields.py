@@ -8,6 +8,7 @@ dialect can render it in its own error shape.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from chatmock_lab.core.errors import InvalidRequest
@@ -162,3 +163,25 @@ def json_schema_object(value: Any, path: str) -> dict[str, Any]:
     if properties is not None and not isinstance(properties, dict):
         raise InvalidRequest(f"{join(path, 'properties')}: expected an object", param=path)
     return schema
+
+
+def note_unread(
+    obj: dict[str, Any],
+    path: str,
+    read: frozenset[str],
+    not_carried: dict[str, str],
+    dropped: list[str],
+    *,
+    name_of: Callable[[str], str] | None = None,
+) -> None:
+    """A "field: why" note in `dropped` for each key of `obj` (at `path`) that the
+    parser did not read: why it is not carried (`not_carried`), or that it is not
+    documented. `name_of` gives the name a key is known by (Gemini accepts snake_case
+    for camelCase fields); the note keeps the key as the client spelled it. Empty
+    values lose nothing, so they are not noted."""
+    for key, value in obj.items():
+        name = name_of(key) if name_of is not None else key
+        if name in read or value is None or value == [] or value == {}:
+            continue
+        why = not_carried.get(name, "not a documented field; ignored")
+        dropped.append(f"{join(path, key) if path else key}: {why}")

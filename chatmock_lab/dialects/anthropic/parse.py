@@ -5,6 +5,9 @@ Validation follows the Messages API reference: every error names the exact param
 path (`messages[2].content[0].source.media_type`), as Anthropic's own errors do. Server
 tools (web search, code execution, ...) run at Anthropic and have no equivalent here:
 they are dropped and noted, so a client such as Claude Code that offers them still works.
+Every other documented field the canonical request cannot hold (`container`,
+`mcp_servers`, `citations`, ...) and every undocumented one gets a "field: why" note in
+`RequestOptions.dropped`, never a silent drop and never a refusal.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from chatmock_lab.dialects.anthropic.wire import (
     EFFORTS,
     IMAGE_TYPES,
     MIN_THINKING_BUDGET,
+    SERVICE_TIERS,
     TOOL_NAME,
 )
 from chatmock_lab.dialects.fields import (
@@ -41,6 +45,7 @@ from chatmock_lab.dialects.fields import (
     expect_object,
     join,
     json_schema_object,
+    note_unread,
     one_of,
     optional,
     optional_int,
@@ -51,6 +56,57 @@ from chatmock_lab.dialects.fields import (
 
 # Client tools have no type or "custom"; every other type is a server tool.
 _CLIENT_TOOL_TYPES = (None, "custom")
+
+# Every documented Messages field (create message, its betas, count_tokens) this parser
+# reads into the canonical request; the ones it does not carry are in _NOT_CARRIED, and
+# any other field is noted as undocumented.
+_READ = frozenset(
+    {
+        "model", "max_tokens", "messages", "system", "tools", "tool_choice", "thinking",
+        "output_config", "output_format", "metadata", "temperature", "top_p", "top_k",
+        "stop_sequences", "stream", "service_tier", "cache_control",
+    }
+)  # fmt: skip
+# Documented fields with no canonical place: why each is not carried.
+_NOT_CARRIED = {
+    "container": "code-execution containers run at Anthropic; no equivalent here",
+    "mcp_servers": "Anthropic's MCP connector runs at Anthropic; the servers are not called",
+    "context_management": "context editing happens at Anthropic; the history is sent whole",
+    "compaction": "compaction runs at Anthropic; answered as an ordinary turn",
+    "inference_geo": "where the model runs is the upstream's choice",
+    "speed": "no canonical equivalent; the upstream's default speed applies",
+    "diagnostics": "prompt-cache diagnostics are Anthropic's; none are returned",
+    "billing_policy": "billing is the upstream account's",
+    "fallback_credit_token": "billing is the upstream account's",
+    "fallbacks": "server-side fallback models are Anthropic's; none is tried",
+    "thread": "server-held conversation state is Anthropic's; only the messages sent are used",
+}
+# Documented keys of objects inside the body, by what holds them, and why the ones the
+# canonical model has no place for are not carried.
+_TOOL_READ = frozenset({"type", "name", "description", "input_schema", "strict", "cache_control"})
+_TOOL_NOT_CARRIED = {
+    "defer_loading": "tool search is Anthropic's; the tool is always offered",
+    "allowed_callers": "programmatic tool calling runs at Anthropic; the model calls it",
+    "eager_input_streaming": "arguments stream as the upstream sends them",
+    "input_examples": "no canonical place for examples; not sent upstream",
+}
+_BLOCK_NOT_CARRIED = {
+    "citations": "citations are Anthropic's; none are returned",
+    "context": "a document's context has no canonical place; not sent upstream",
+    "transformations": "image transformations are Anthropic's; the image is sent as given",
+    "caller": "programmatic tool calling runs at Anthropic",
+    "toolset_name": "toolsets are Anthropic's; the call stands alone",
+    "cache_control": "no canonical place for a cache hint on this block",
+}
+_BLOCK_READ = {
+    "text": frozenset({"type", "text", "cache_control"}),
+    "image": frozenset({"type", "source", "cache_control"}),
+    "document": frozenset({"type", "source", "title", "cache_control"}),
+    "tool_use": frozenset({"type", "id", "name", "input"}),
+    "tool_result": frozenset({"type", "tool_use_id", "content", "is_error"}),
+    "thinking": frozenset({"type", "thinking", "signature"}),
+    "redacted_thinking": frozenset({"type", "data"}),
+}
 
 
 @dataclass(slots=True)
@@ -79,11 +135,18 @@ def parse_request(
     if not raw_messages and not count_only:
         raise InvalidRequest("messages: must contain at least one message", param="messages")
 
+    note_unread(body, "", _READ, _NOT_CARRIED, options.dropped)
     system = _parse_system(body.get("system"))
     tools = _parse_tools(body.get("tools"), options)
     tool_choice, parallel = _parse_tool_choice(body.get("tool_choice"), tools)
     reasoning = _parse_thinking(body.get("thinking"), max_tokens)
     output_config = optional(body, "output_config", dict) or {}
+    note_unread(
+        output_config, "output_config", frozenset({"effort", "format"}), {}, options.dropped
+    )
+    service_tier = optional(body, "service_tier", str)
+    if service_tier is not None:
+        one_of(service_tier, SERVICE_TIERS, "service_tier")
     effort = output_config.get("effort")
     if effort is not None:
         effort = one_of(effort, EFFORTS, "output_config.effort")
@@ -96,7 +159,7 @@ def parse_request(
 
     request = ChatRequest(
         model=model,
-        messages=_parse_messages(raw_messages),
+        messages=_parse_messages(raw_messages, options.dropped),
         system=system,
         tools=tools,
         tool_choice=tool_choice,
@@ -110,8 +173,10 @@ def parse_request(
             if body.get("stop_sequences") is not None
             else []
         ),
-        response_format=_parse_output_format(output_config.get("format")),
+        response_format=_parse_response_format(body, output_config),
         reasoning=reasoning,
+        service_tier=service_tier,
+        cache_control=optional(body, "cache_control", dict),
         user=user,
         metadata=metadata,
         extensions={"anthropic-beta": list(beta)} if beta else {},
@@ -167,18 +232,28 @@ def _parse_thinking(raw: Any, max_tokens: int | None) -> ReasoningConfig | None:
     return ReasoningConfig(budget_tokens=budget, include=include)
 
 
-def _parse_output_format(raw: Any) -> ResponseFormat | None:
+def _parse_response_format(
+    body: dict[str, Any], output_config: dict[str, Any]
+) -> ResponseFormat | None:
+    """`output_config.format`, or the structured-outputs beta's top-level `output_format`
+    (LiteLLM sends it with `anthropic-beta: structured-outputs-2025-11-13`): the same
+    object, so either spelling gives the same format; both must agree."""
+    configured = _parse_output_format(output_config.get("format"), "output_config.format")
+    beta = _parse_output_format(body.get("output_format"), "output_format")
+    if configured is not None and beta is not None and configured != beta:
+        raise InvalidRequest(
+            "output_format: disagrees with output_config.format; send one of them",
+            param="output_format",
+        )
+    return configured or beta
+
+
+def _parse_output_format(raw: Any, path: str) -> ResponseFormat | None:
     if raw is None:
         return None
-    raw = expect_object(raw, "output_config.format")
-    one_of(
-        required(raw, "type", str, "output_config.format"),
-        ("json_schema",),
-        "output_config.format.type",
-    )
-    return ResponseFormat(
-        type="json_schema", schema=required(raw, "schema", dict, "output_config.format")
-    )
+    raw = expect_object(raw, path)
+    one_of(required(raw, "type", str, path), ("json_schema",), join(path, "type"))
+    return ResponseFormat(type="json_schema", schema=required(raw, "schema", dict, path))
 
 
 def _parse_tools(raw: Any, options: RequestOptions) -> list[ToolDefinition]:
@@ -192,6 +267,7 @@ def _parse_tools(raw: Any, options: RequestOptions) -> list[ToolDefinition]:
         if kind not in _CLIENT_TOOL_TYPES:
             options.dropped.append(f"{path}: server tool {kind!r} has no equivalent here")
             continue
+        note_unread(item, path, _TOOL_READ, _TOOL_NOT_CARRIED, options.dropped)
         name = required(item, "name", str, path)
         if not TOOL_NAME.match(name):
             raise InvalidRequest(
@@ -206,6 +282,7 @@ def _parse_tools(raw: Any, options: RequestOptions) -> list[ToolDefinition]:
                     required(item, "input_schema", dict, path), join(path, "input_schema")
                 ),
                 strict=optional(item, "strict", bool, path),
+                cache_control=optional(item, "cache_control", dict, path),
             )
         )
     return tools
@@ -243,12 +320,13 @@ def _parse_tool_choice(
     return ToolChoice(mode="required", allowed=[name]), parallel
 
 
-def _parse_messages(raw: list[Any]) -> list[Message]:
+def _parse_messages(raw: list[Any], dropped: list[str]) -> list[Message]:
     messages: list[Message] = []
     call_names: dict[str, str] = {}
     for i, item in enumerate(raw):
         path = join("messages", i)
         item = expect_object(item, path)
+        note_unread(item, path, frozenset({"role", "content"}), {}, dropped)
         # one_of has checked the value, so it is one of the canonical roles.
         role = cast(
             Role,
@@ -268,7 +346,7 @@ def _parse_messages(raw: list[Any]) -> list[Message]:
             else expect(content, list, content_path)
         )
         parts = [
-            _parse_block(block, join(content_path, j), role, call_names)
+            _parse_block(block, join(content_path, j), role, call_names, dropped)
             for j, block in enumerate(blocks)
         ]
         if role == "assistant":
@@ -280,9 +358,13 @@ def _parse_messages(raw: list[Any]) -> list[Message]:
     return messages
 
 
-def _parse_block(block: Any, path: str, role: str, call_names: dict[str, str]) -> Part:
+def _parse_block(
+    block: Any, path: str, role: str, call_names: dict[str, str], dropped: list[str]
+) -> Part:
     block = expect_object(block, path)
     kind = required(block, "type", str, path)
+    if kind in _BLOCK_READ:
+        note_unread(block, path, _BLOCK_READ[kind], _BLOCK_NOT_CARRIED, dropped)
     if kind == "text":
         return TextPart(
             required(block, "text", str, path),
@@ -304,7 +386,9 @@ def _parse_block(block: Any, path: str, role: str, call_names: dict[str, str]) -
         tool_use_id = required(block, "tool_use_id", str, path)
         return ToolResultPart(
             tool_call_id=tool_use_id,
-            content=_parse_tool_result_content(block.get("content"), join(path, "content")),
+            content=_parse_tool_result_content(
+                block.get("content"), join(path, "content"), dropped
+            ),
             is_error=bool(optional(block, "is_error", bool, path)),
             name=call_names.get(tool_use_id),
         )
@@ -333,14 +417,19 @@ def _parse_image(block: dict[str, Any], path: str) -> ImagePart:
     kind = one_of(
         required(source, "type", str, source_path), ("base64", "url"), join(source_path, "type")
     )
+    cache_control = optional(block, "cache_control", dict, path)
     if kind == "url":
-        return ImagePart(url=required(source, "url", str, source_path))
+        return ImagePart(url=required(source, "url", str, source_path), cache_control=cache_control)
     media_type = one_of(
         required(source, "media_type", str, source_path),
         IMAGE_TYPES,
         join(source_path, "media_type"),
     )
-    return ImagePart(data=required(source, "data", str, source_path), media_type=media_type)
+    return ImagePart(
+        data=required(source, "data", str, source_path),
+        media_type=media_type,
+        cache_control=cache_control,
+    )
 
 
 def _parse_document(block: dict[str, Any], path: str) -> DocumentPart:
@@ -352,30 +441,38 @@ def _parse_document(block: dict[str, Any], path: str) -> DocumentPart:
         join(source_path, "type"),
     )
     title = optional(block, "title", str, path)
+    cache_control = optional(block, "cache_control", dict, path)
     if kind == "base64":
         return DocumentPart(
             media_type=required(source, "media_type", str, source_path),
             data=required(source, "data", str, source_path),
             title=title,
+            cache_control=cache_control,
         )
     if kind == "text":
         return DocumentPart(
             media_type=optional(source, "media_type", str, source_path) or "text/plain",
             text=required(source, "data", str, source_path),
             title=title,
+            cache_control=cache_control,
         )
     if kind == "url":
-        return DocumentPart(url=required(source, "url", str, source_path), title=title)
+        return DocumentPart(
+            url=required(source, "url", str, source_path), title=title, cache_control=cache_control
+        )
     content = source.get("content")
-    texts = _parse_tool_result_content(content, join(source_path, "content"))
+    texts = _parse_tool_result_content(content, join(source_path, "content"), [])
     return DocumentPart(
         media_type="text/plain",
         text="\n".join(p.text for p in texts if isinstance(p, TextPart)),
         title=title,
+        cache_control=cache_control,
     )
 
 
-def _parse_tool_result_content(raw: Any, path: str) -> list[TextPart | ImagePart]:
+def _parse_tool_result_content(
+    raw: Any, path: str, dropped: list[str]
+) -> list[TextPart | ImagePart]:
     if raw is None:
         return []
     if isinstance(raw, str):
@@ -385,14 +482,23 @@ def _parse_tool_result_content(raw: Any, path: str) -> list[TextPart | ImagePart
         block_path = join(path, i)
         block = expect_object(block, block_path)
         kind = required(block, "type", str, block_path)
+        if kind in ("text", "image", "document"):
+            note_unread(block, block_path, _BLOCK_READ[kind], _BLOCK_NOT_CARRIED, dropped)
         if kind == "text":
-            parts.append(TextPart(required(block, "text", str, block_path)))
+            parts.append(
+                TextPart(
+                    required(block, "text", str, block_path),
+                    cache_control=optional(block, "cache_control", dict, block_path),
+                )
+            )
         elif kind == "image":
             parts.append(_parse_image(block, block_path))
         elif kind == "document":
             document = _parse_document(block, block_path)
             if document.text is not None:
-                parts.append(TextPart(document.text))
+                if document.title is not None:
+                    dropped.append(f"{block_path}.title: a tool result's text has no title")
+                parts.append(TextPart(document.text, cache_control=document.cache_control))
             else:
                 raise InvalidRequest(
                     f"{block_path}: only text documents can be tool results here",

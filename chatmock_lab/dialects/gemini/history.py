@@ -26,7 +26,14 @@ from chatmock_lab.core import (
     ToolResultPart,
     client_turn,
 )
-from chatmock_lab.dialects.fields import describe, expect, expect_object, join, one_of
+from chatmock_lab.dialects.fields import (
+    describe,
+    expect,
+    expect_object,
+    join,
+    one_of,
+)
+from chatmock_lab.dialects.fields import note_unread as _note_unread
 from chatmock_lab.dialects.gemini.wire import get_field, has_field
 
 
@@ -57,6 +64,44 @@ class _History:
             call_id = _generated_id(f"{where}:{name}:orphan")
         self.answered.add(call_id)
         return call_id
+
+
+# The keys of a part this module reads, and why the others a part may hold are not carried.
+_PART_READ = frozenset(
+    {"text", "thought", "thoughtSignature", "inlineData", "fileData", "functionCall",
+     "functionResponse"}
+)  # fmt: skip
+_PART_NOT_CARRIED = {
+    "videoMetadata": "video clipping and frame rate have no canonical place",
+    "mediaResolution": "media are sent at the upstream's default resolution",
+    "partMetadata": "part metadata has no canonical place",
+}
+_CALL_NOT_CARRIED = {
+    "partialArgs": "streamed partial arguments are not read; args are",
+    "willContinue": "streamed partial arguments are not read; args are",
+}
+_RESPONSE_NOT_CARRIED = {
+    "parts": "media inside a function response are not carried; the response is",
+    "willContinue": "streamed function responses are Gemini's Live API",
+    "scheduling": "response scheduling is Gemini's Live API",
+}
+
+
+def camel_name(key: str) -> str:
+    """A field name in camelCase, however the client spelled it."""
+    head, *rest = key.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def note_unread(
+    obj: dict[str, Any],
+    path: str,
+    read: frozenset[str],
+    not_carried: dict[str, str],
+    dropped: list[str],
+) -> None:
+    """`fields.note_unread` by camelCase name (Gemini takes snake_case spellings too)."""
+    _note_unread(obj, path, read, not_carried, dropped, name_of=camel_name)
 
 
 def _generated_id(seed: str) -> str:
@@ -148,6 +193,8 @@ def _parse_part(
     if isinstance(raw, str):
         return [TextPart(raw)]
     raw = expect_object(raw, path)
+    if any(has_field(raw, kind) for kind in _PART_READ - {"thought", "thoughtSignature"}):
+        note_unread(raw, path, _PART_READ, _PART_NOT_CARRIED, dropped)
     signature = get_field(raw, "thoughtSignature")
     if signature is not None:
         signature = expect(signature, str, join(path, "thoughtSignature"))
@@ -168,6 +215,13 @@ def _parse_part(
     if has_field(raw, "functionCall"):
         call_path = join(path, "functionCall")
         call = expect_object(get_field(raw, "functionCall"), call_path)
+        note_unread(
+            call,
+            call_path,
+            frozenset({"id", "name", "args"}),
+            _CALL_NOT_CARRIED,
+            dropped,
+        )
         name = _required_str(call, "name", call_path)
         args = get_field(call, "args")
         given = get_field(call, "id")
@@ -182,6 +236,13 @@ def _parse_part(
     if has_field(raw, "functionResponse"):
         response_path = join(path, "functionResponse")
         response = expect_object(get_field(raw, "functionResponse"), response_path)
+        note_unread(
+            response,
+            response_path,
+            frozenset({"id", "name", "response"}),
+            _RESPONSE_NOT_CARRIED,
+            dropped,
+        )
         name = _required_str(response, "name", response_path)
         given = get_field(response, "id")
         content, is_error = _function_response_content(get_field(response, "response"))

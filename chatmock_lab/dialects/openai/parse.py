@@ -32,6 +32,7 @@ from chatmock_lab.dialects.fields import (
     expect_object,
     join,
     json_schema_object,
+    note_unread,
     one_of,
     optional,
     optional_int,
@@ -67,6 +68,7 @@ _NOT_CARRIED = {
     "web_search_options": "web search is an OpenAI-hosted tool with no equivalent here",
     "verbosity": "no canonical equivalent; the upstream's default verbosity applies",
     "prompt_cache_retention": "cache retention is an OpenAI-only setting; not sent upstream",
+    "modalities": "only text output is supported",
 }
 
 
@@ -172,18 +174,14 @@ def parse_request(body: Any) -> tuple[ChatRequest, StreamOptions]:
 def _not_carried(body: dict[str, Any]) -> list[str]:
     """Notes for the documented fields the canonical request has no place for, and for
     fields OpenAI does not document (sent by a client for another server, perhaps)."""
+    # The defaults lose nothing.
+    unread = {
+        key: value
+        for key, value in body.items()
+        if not (key == "modalities" and value == ["text"]) and not (key == "store" and not value)
+    }
     notes: list[str] = []
-    for key, value in body.items():
-        if key in _READ or value is None:
-            continue
-        if key == "modalities" and value == ["text"]:
-            continue  # the default: nothing is lost
-        if key == "store" and value is False:
-            continue
-        why = _NOT_CARRIED.get(key)
-        if key == "modalities":
-            why = "only text output is supported"
-        notes.append(f"{key}: {why or 'not a documented Chat Completions field; ignored'}")
+    note_unread(unread, "", _READ, _NOT_CARRIED, notes)
     return notes
 
 
