@@ -261,6 +261,13 @@ def image_dimensions(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def standard_base64(data: str) -> str:
+    """Base64 text in the standard alphabet with its padding: google-genai sends bytes
+    URL-safe and unpadded, which a `data:` URL or another vendor's base64 field rejects."""
+    text = "".join(data.split()).replace("-", "+").replace("_", "/").rstrip("=")
+    return text + "=" * (-len(text) % 4)
+
+
 def decode_base64_image(data: str) -> bytes | None:
     """Decode standard or URL-safe base64 text, or return ``None`` if it is not valid.
 

@@ -52,6 +52,10 @@ SECRET_FIELDS = frozenset(
 # `code` inside an error object is a machine-readable reason ("invalid_api_key") that
 # clients act on, not an OAuth authorization code.
 _NOT_SECRET_IN_ERROR = frozenset({"code"})
+# `token` under an answer's log probabilities (`logprobs.content[].token`, Gemini's
+# `logprobsResult`) is a piece of the answer's text: masking it would mask that text
+# everywhere in the cassette.
+_LOGPROBS = "logprobs"
 
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _FORM = re.compile(r"[A-Za-z0-9_.~%+-]+=[^&\s]*(?:&[A-Za-z0-9_.~%+-]+=[^&\s]*)*")
@@ -352,7 +356,9 @@ def _walk(node: Any, path: str, parent: str) -> Iterator[tuple[str, str, str]]:
         for key, value in node.items():
             child = f"{path}.{key}"
             lowered = str(key).lower()
-            exempt = parent == "error" and lowered in _NOT_SECRET_IN_ERROR
+            exempt = (parent == "error" and lowered in _NOT_SECRET_IN_ERROR) or (
+                lowered == "token" and _LOGPROBS in path.lower()
+            )
             if lowered in SECRET_FIELDS and not exempt:
                 for _, leaf in _strings(value, child):
                     yield child, str(key), leaf
@@ -361,6 +367,25 @@ def _walk(node: Any, path: str, parent: str) -> Iterator[tuple[str, str, str]]:
     elif isinstance(node, list):
         for position, value in enumerate(node):
             yield from _walk(value, f"{path}[{position}]", parent)
+
+
+def _logprob_tokens(text: str) -> set[str]:
+    """The `token` values under log probabilities in the JSON documents of `text`."""
+    tokens: set[str] = set()
+
+    def walk(node: Any, inside: bool) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if inside and key == "token" and isinstance(value, str):
+                    tokens.add(value)
+                walk(value, inside or _LOGPROBS in str(key).lower())
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, inside)
+
+    for _, document in _json_documents(text):
+        walk(document, False)
+    return tokens
 
 
 def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -398,8 +423,11 @@ def _scan_interaction(interaction: Interaction) -> Iterator[tuple[str, str, str]
     for where, text in texts:
         for path, _name, value in _secret_fields(text):
             yield f"{where}{path}", "secret field", value
+        answer_tokens = _logprob_tokens(text) if _LOGPROBS in text else set()
         for kind, hit in _pattern_hits(text):
-            yield where, kind, hit
+            # The `"token": "..."` pattern cannot see that a token is answer text.
+            if not (kind == "secret json field" and hit in answer_tokens):
+                yield where, kind, hit
 
 
 def _masked_part(name: str, header_value: str) -> str:

@@ -4,7 +4,9 @@ It quotes the last user message back (`You said: ...`), so a reader sees exactly
 what reached the provider; forced tool choices get a call whose arguments are
 generated from the tool's JSON Schema; a tool result gets an answer quoting it;
 reasoning requests get a short reasoning text first. Usage is counted with tiktoken,
-the same whether the reply streams or not. A scenario file can script any reply.
+the same whether the reply streams or not. A scenario file can script any reply,
+refusals included. Asked for log probabilities, the mock is certain of every token it
+says: each output token (tiktoken's) comes with log probability 0.0.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from chatmock_lab.core import (
     Finish,
     FinishReason,
     ImagePart,
+    LogprobsDelta,
     Message,
     ProxyError,
     ReasoningDelta,
+    RefusalDelta,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
@@ -67,6 +72,7 @@ class _PlannedCall:
 @dataclass(slots=True)
 class _Plan:
     text: str = ""
+    refusal: str = ""
     reasoning: str = ""
     calls: list[_PlannedCall] = field(default_factory=list)
     finish: FinishReason = "stop"
@@ -151,6 +157,7 @@ class MockProvider:
         digest = _request_digest(request)
         if reply.has_content:
             plan.text = reply.text or ""
+            plan.refusal = reply.refusal or ""
             plan.calls = [
                 _PlannedCall(
                     id=f"call_{digest[:12]}{i}",
@@ -177,7 +184,7 @@ class MockProvider:
                 f"The request has {len(request.messages)} message(s) and asks for {how}."
                 " I will answer as the mock provider does."
             )
-        plan.finish = "tool_calls" if plan.calls else "stop"
+        plan.finish = "tool_calls" if plan.calls else "refusal" if plan.refusal else "stop"
         self._apply_stop_sequences(request, plan)
         self._apply_max_tokens(request, plan)
         if reply.finish_reason is not None:
@@ -260,6 +267,13 @@ class MockProvider:
         for piece in _chunks(plan.text, size):
             await pace()
             yield TextDelta(piece)
+            if request.logprobs:
+                yield _certain(piece, request.top_logprobs or 0, refusal=False)
+        for piece in _chunks(plan.refusal, size):
+            await pace()
+            yield RefusalDelta(piece)
+            if request.logprobs:
+                yield _certain(piece, request.top_logprobs or 0, refusal=True)
         for index, call in enumerate(plan.calls):
             await pace()
             yield ToolCallStart(index=index, id=call.id, name=call.name)
@@ -277,7 +291,7 @@ class MockProvider:
 
     def _usage(self, plan: _Plan, input_tokens: int) -> Usage:
         reasoning_tokens = tokens.count_text(plan.reasoning)
-        output = reasoning_tokens + tokens.count_text(plan.text)
+        output = reasoning_tokens + tokens.count_text(plan.text) + tokens.count_text(plan.refusal)
         output += sum(
             tokens.count_text(c.name) + tokens.count_text(c.arguments) for c in plan.calls
         )
@@ -295,6 +309,18 @@ class MockProvider:
             vectors=[embedding_vector(text, dimensions) for text in request.inputs],
             input_tokens=sum(tokens.count_text(text) for text in request.inputs),
         )
+
+
+def _certain(piece: str, top: int, *, refusal: bool) -> LogprobsDelta:
+    """Log probabilities for a piece of output: each of its tokens was the only choice
+    (0.0), and it is its own single alternative when alternatives are asked for."""
+    entries = []
+    for token_id in tokens.encode(piece):
+        token = tokens.decode([token_id])
+        raw = tuple(token.encode())
+        alternatives = (TokenLogprob(token, 0.0, raw),) if top > 0 else ()
+        entries.append(TokenLogprob(token, 0.0, raw, alternatives))
+    return LogprobsDelta(tokens=tuple(entries), refusal=refusal)
 
 
 def _chunks(text: str, size: int) -> list[str]:

@@ -5,6 +5,8 @@
         reply:
           reasoning: "The user wants the weather."
           tool_calls: [{name: get_weather, arguments: {city: Paris}}]
+      - match: {contains: "forbidden"}
+        reply: {refusal: "I can't help with that."}
       - match: {contains: "overloaded"}
         reply: {error: {status: 529, message: "try later", retry_after: 2}}
       - reply: {text: "Fallback answer", chunk_chars: 2, delay_ms: 20}
@@ -26,6 +28,7 @@ from chatmock_lab.core import ChatRequest, FinishReason
 
 _REPLY_KEYS = {
     "text",
+    "refusal",
     "reasoning",
     "tool_calls",
     "error",
@@ -34,7 +37,7 @@ _REPLY_KEYS = {
     "delay_ms",
 }
 _MATCH_KEYS = {"model", "contains"}
-_FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter")
+_FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "refusal")
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +57,8 @@ class ScriptedError:
 @dataclass(slots=True, frozen=True)
 class Reply:
     text: str | None = None
+    # The model declines: refusal text (OpenAI's `refusal`), ending with a "refusal" finish.
+    refusal: str | None = None
     reasoning: str | None = None
     tool_calls: tuple[ScriptedToolCall, ...] = ()
     error: ScriptedError | None = None
@@ -63,7 +68,7 @@ class Reply:
 
     @property
     def has_content(self) -> bool:
-        return self.text is not None or bool(self.tool_calls)
+        return self.text is not None or self.refusal is not None or bool(self.tool_calls)
 
 
 @dataclass(slots=True, frozen=True)
@@ -163,7 +168,7 @@ def _parse_reply(raw: Any, where: str, fail: Any) -> Reply:
     for key in raw:
         if key not in _REPLY_KEYS:
             raise fail(f"{where}.{key}", f"unknown key (expected one of {sorted(_REPLY_KEYS)})")
-    for key in ("text", "reasoning"):
+    for key in ("text", "refusal", "reasoning"):
         if key in raw and not isinstance(raw[key], str):
             raise fail(f"{where}.{key}", "expected a string")
     finish = raw.get("finish_reason")
@@ -181,6 +186,7 @@ def _parse_reply(raw: Any, where: str, fail: Any) -> Reply:
         raise fail(f"{where}.delay_ms", "expected a number of milliseconds >= 0")
     return Reply(
         text=raw.get("text"),
+        refusal=raw.get("refusal"),
         reasoning=raw.get("reasoning"),
         tool_calls=_parse_tool_calls(raw.get("tool_calls"), f"{where}.tool_calls", fail),
         error=_parse_error(raw.get("error"), f"{where}.error", fail),

@@ -289,3 +289,33 @@ def test_redirect_codes_are_scrubbed_and_cookie_attributes_are_not() -> None:
     ]
     # The cookie's attributes are not secrets: the body's other values stay as they were.
     assert json.loads(scrubbed.response.body) == {"ttl": 31536000, "path": "/", "sid": M}
+
+
+def test_log_probability_tokens_are_answer_text_not_secrets() -> None:
+    chunk = {
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"content": "Hello"},
+                "logprobs": {
+                    "content": [
+                        {"token": "Hello", "logprob": -0.1, "top_logprobs": [{"token": "Hi"}]}
+                    ]
+                },
+            }
+        ]
+    }
+    body = f"data: {json.dumps(chunk)}\n\n"
+    streamed = Interaction(
+        RecordedRequest("POST", "https://api.example.test/v1/chat/completions", {}, "{}"),
+        RecordedResponse(200, "OK", {}, body, chunks=[(0.0, body)]),
+    )
+    scrubbed = scrub_interaction(streamed)
+    assert scrubbed.response.body == body  # neither the tokens nor the text they are
+    assert find_secrets(Cassette([streamed])) == []
+    # A `token` field outside log probabilities is still a secret.
+    secret = Interaction(
+        RecordedRequest("POST", "https://api.example.test/token", {}, "{}"),
+        RecordedResponse(200, "OK", {}, json.dumps({"token": COPILOT, "text": "x"})),
+    )
+    assert COPILOT not in _all_text(scrub_interaction(secret))

@@ -9,6 +9,7 @@ ChatGPT backend.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from chatmock_lab.core import (
     Finish,
     LogprobsDelta,
     ReasoningDelta,
+    ReasoningPart,
     RefusalDelta,
     TextDelta,
     TokenLogprob,
@@ -320,13 +322,13 @@ def test_anthropic_unsigned_thinking_is_signed_when_the_stream_ends_or_fails() -
 
 def test_gemini_keeps_reasoning_text_that_comes_with_its_signature() -> None:
     events: list[Event] = [
-        ReasoningDelta("thinking it over", signature="sig"),
+        ReasoningDelta("thinking it over", signature="c2lnbmF0dXJl"),
         TextDelta("ok"),
         Finish(),
     ]
     streamed = candidates(gemini_stream(events))
     assert streamed[0]["content"]["parts"] == [
-        {"text": "thinking it over", "thought": True, "thoughtSignature": "sig"}
+        {"text": "thinking it over", "thought": True, "thoughtSignature": "c2lnbmF0dXJl"}
     ]
     assert (
         gemini_whole(events)["candidates"][0]["content"]["parts"][0]
@@ -334,7 +336,29 @@ def test_gemini_keeps_reasoning_text_that_comes_with_its_signature() -> None:
     )
     # Hidden thoughts: the signature rides on the next text, the text stays hidden.
     hidden = candidates(gemini_stream(events, include_thoughts=False))
-    assert hidden[0]["content"]["parts"] == [{"text": "ok", "thoughtSignature": "sig"}]
+    assert hidden[0]["content"]["parts"] == [{"text": "ok", "thoughtSignature": "c2lnbmF0dXJl"}]
+
+
+def test_gemini_wraps_a_signature_that_is_not_base64_and_reads_it_back() -> None:
+    """A ChatGPT `encrypted_content` (a Fernet token, URL-safe) as Gemini's bytes field:
+    google-genai must be able to decode it, and the client's replay must give it back."""
+    foreign = "gAAAAABo-x_Yz0123456789abcdef=="
+    events: list[Event] = [ReasoningDelta("hm", signature=foreign), TextDelta("ok"), Finish()]
+    [part] = candidates(gemini_stream(events))[0]["content"]["parts"]
+    wire = part["thoughtSignature"]
+    assert wire != foreign and base64.b64decode(wire, validate=True)
+    request, _ = gemini_dialect.parse_request(
+        {
+            "contents": [
+                {"role": "user", "parts": [{"text": "q"}]},
+                {"role": "model", "parts": [part, {"text": "ok"}]},
+                {"role": "user", "parts": [{"text": "again"}]},
+            ]
+        },
+        model="m",
+    )
+    reasoning = request.messages[1].parts[0]
+    assert isinstance(reasoning, ReasoningPart) and reasoning.signature == foreign
 
 
 # --------------------------------------------------------------------------- usage and stops

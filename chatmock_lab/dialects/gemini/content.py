@@ -24,7 +24,7 @@ from chatmock_lab.core import (
     arguments_object,
 )
 from chatmock_lab.core.notes import note_cache_hint
-from chatmock_lab.dialects.gemini.wire import NO_CACHE_HINTS
+from chatmock_lab.dialects.gemini.wire import NO_CACHE_HINTS, signature_to_wire
 from chatmock_lab.images import decode_base64_image, media_type_of
 
 # Media types of image URLs by extension, for fileData, which needs one. A table, not
@@ -43,14 +43,14 @@ _IMAGE_EXTENSIONS = {
 def thought_part(text: str, signature: str | None = None) -> dict[str, Any]:
     part: dict[str, Any] = {"text": text, "thought": True}
     if signature:
-        part["thoughtSignature"] = signature
+        part["thoughtSignature"] = signature_to_wire(signature)
     return part
 
 
 def text_part(text: str, signature: str | None = None) -> dict[str, Any]:
     part: dict[str, Any] = {"text": text}
     if signature:
-        part["thoughtSignature"] = signature
+        part["thoughtSignature"] = signature_to_wire(signature)
     return part
 
 
@@ -60,7 +60,7 @@ def call_part(call: ToolCallPart, signature: str | None = None) -> dict[str, Any
         "functionCall": {"id": call.id, "name": call.name, "args": arguments_object(call.arguments)}
     }
     if call.signature or signature:
-        part["thoughtSignature"] = call.signature or signature
+        part["thoughtSignature"] = signature_to_wire(call.signature or signature or "")
     return part
 
 
@@ -111,7 +111,7 @@ def model_parts(
             media = media_part(part, at, notes)
             if media is not None:
                 if pending and "text" in media:
-                    media["thoughtSignature"], pending = pending, None
+                    media["thoughtSignature"], pending = signature_to_wire(pending), None
                 rendered.append(media)
     return rendered
 

@@ -34,7 +34,8 @@ from chatmock_lab.dialects.fields import (
     one_of,
 )
 from chatmock_lab.dialects.fields import note_unread as _note_unread
-from chatmock_lab.dialects.gemini.wire import get_field, has_field
+from chatmock_lab.dialects.gemini.wire import get_field, has_field, signature_from_wire
+from chatmock_lab.images import standard_base64
 
 
 @dataclass(slots=True)
@@ -197,7 +198,7 @@ def _parse_part(
         note_unread(raw, path, _PART_READ, _PART_NOT_CARRIED, dropped)
     signature = get_field(raw, "thoughtSignature")
     if signature is not None:
-        signature = expect(signature, str, join(path, "thoughtSignature"))
+        signature = signature_from_wire(expect(signature, str, join(path, "thoughtSignature")))
     if has_field(raw, "text"):
         text = expect(get_field(raw, "text"), str, join(path, "text"))
         if get_field(raw, "thought") is True:
@@ -279,7 +280,8 @@ def _required_str(obj: dict[str, Any], name: str, path: str) -> str:
 def _inline_data(raw: Any, path: str) -> ImagePart | DocumentPart:
     raw = expect_object(raw, path)
     mime = _required_str(raw, "mimeType", path)
-    data = _required_str(raw, "data", path)
+    # Canonical data is standard base64; Gemini accepts the URL-safe alphabet too.
+    data = standard_base64(_required_str(raw, "data", path))
     if mime.startswith("image/"):
         return ImagePart(data=data, media_type=mime)
     return DocumentPart(media_type=mime, data=data)

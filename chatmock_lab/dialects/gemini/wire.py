@@ -8,6 +8,8 @@ grows).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 
@@ -53,6 +55,34 @@ _FINISH_REASONS: dict[str, str] = {
     # Gemini has no refusal finish; its safety stop is what clients check for.
     "refusal": "SAFETY",
 }
+
+
+# thoughtSignature is bytes (base64 text on the wire, decoded by google-genai); a
+# signature from another vendor that is not standard base64 (a Responses
+# `encrypted_content`, a Fernet token in the URL-safe alphabet) travels wrapped.
+_FOREIGN_SIGNATURE = b"chatmock-lab signature:"
+
+
+def signature_to_wire(signature: str) -> str:
+    """A canonical signature as `thoughtSignature`: as it is when it is standard base64
+    (Gemini's own), else wrapped so that `signature_from_wire` gives it back."""
+    try:
+        if base64.b64encode(base64.b64decode(signature, validate=True)).decode() == signature:
+            return signature
+    except (binascii.Error, ValueError):
+        pass
+    return base64.b64encode(_FOREIGN_SIGNATURE + signature.encode()).decode()
+
+
+def signature_from_wire(value: str) -> str:
+    """The canonical signature a client's `thoughtSignature` stands for."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return value
+    if raw.startswith(_FOREIGN_SIGNATURE):
+        return raw[len(_FOREIGN_SIGNATURE) :].decode(errors="replace")
+    return value
 
 
 def get_field(obj: dict[str, Any], name: str) -> Any:
