@@ -6,7 +6,6 @@ scripted failure reaches the client once, through the official SDKs (their retri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -25,20 +24,6 @@ from chatmock_lab.server import BackgroundServer
 from chatmock_lab.testing import FakeOpenAIUpstream
 
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAIUpstream]:
-    with FakeOpenAIUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture
-def proxy(fake: FakeOpenAIUpstream, start_server: Any) -> BackgroundServer:
-    # No retries in the proxy: the client must see the upstream's first failure.
-    env = {"CHATMOCK_OPENAI_BASE_URL": fake.base_url}
-    server: BackgroundServer = start_server(provider_name="openai", env=env, retries=0)
-    return server
 
 
 def gemini_client(server: BackgroundServer) -> genai.Client:

@@ -4,7 +4,6 @@ OpenAI-compatible fake that sends exactly the frames real servers send."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -33,19 +32,6 @@ TOOLS_OPENAI = [
     }
     for name in ("get_time", "get_date")
 ]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAIUpstream]:
-    with FakeOpenAIUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture
-def proxy(fake: FakeOpenAIUpstream, start_server: Any) -> Any:
-    return start_server(
-        provider_name="openai", env={"CHATMOCK_OPENAI_BASE_URL": fake.base_url}, retries=0
-    )
 
 
 def openai_client(proxy: Any) -> openai.OpenAI:

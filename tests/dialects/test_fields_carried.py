@@ -10,7 +10,7 @@ the upstream codec's. A field a parser drops without a note fails the test.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,19 +81,6 @@ def equals(key: str, value: Any) -> Callable[[dict[str, Any]], bool]:
 def format_schema(body: dict[str, Any]) -> bool:
     fmt = body.get("response_format") or {}
     return fmt.get("type") == "json_schema" and fmt["json_schema"]["schema"] == SCHEMA
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAIUpstream]:
-    with FakeOpenAIUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture
-def proxy(fake: FakeOpenAIUpstream, start_server: Any) -> Any:
-    return start_server(
-        provider_name="openai", env={"CHATMOCK_OPENAI_BASE_URL": fake.base_url}, retries=0
-    )
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ from chatmock_lab.dialects import openai as openai_dialect
 from chatmock_lab.dialects.responses.upstream import UpstreamResponsesStream
 from chatmock_lab.lab.stream_checks import checker_for
 from chatmock_lab.server import BackgroundServer
-from chatmock_lab.testing import CodexReply, FakeCodexBackend, FakeOpenAIUpstream
+from chatmock_lab.testing import CodexReply, FakeCodexBackend
 from chatmock_lab.testing.fake_chatgpt_auth import FakeChatGPTAuth
 from tests.support import sse_events, sse_payloads
 
@@ -464,19 +464,6 @@ def test_responses_refusal_that_did_not_stream_comes_from_done_or_the_item() -> 
 
 
 # --------------------------------------------------------------------------- through the SDKs
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAIUpstream]:
-    with FakeOpenAIUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture
-def proxy(fake: FakeOpenAIUpstream, start_server: Any) -> BackgroundServer:
-    env = {"CHATMOCK_OPENAI_BASE_URL": fake.base_url}
-    server: BackgroundServer = start_server(provider_name="openai", env=env, retries=0)
-    return server
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **choice: Any) -> dict[str, Any]:
