@@ -1,9 +1,10 @@
 """What a dialect's response says, read back from its bytes: text, tool calls, thinking,
-finish reason and usage, the same shape for all three dialects so they can be compared.
+finish reason and usage, the same shape for every dialect so they can be compared.
 
-Pure: bytes in, an `Answer` out. Streams are folded from their SSE payloads; whole
-responses are read from their JSON. Finish reasons are mapped to the canonical ones
-(`stop`, `length`, `tool_calls`, `content_filter`) and the dialect's own word is kept.
+Pure: bytes in, an `Answer` out. Streams are folded from their SSE payloads (Ollama's
+from its NDJSON lines); whole responses are read from their JSON. Finish reasons are
+mapped to the canonical ones (`stop`, `length`, `tool_calls`, `content_filter`) and the
+dialect's own word is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ _ANTHROPIC_FINISH = {
     "refusal": "content_filter",
 }
 _GEMINI_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter"}
+_OLLAMA_FINISH = {"stop": "stop", "length": "length"}
+_RESPONSES_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
 @dataclass
@@ -56,12 +59,15 @@ class Answer:
 
 
 def read_answer(dialect: str, status: int, body: bytes, *, streamed: bool) -> Answer:
-    """The answer in a response of `dialect` ("openai", "anthropic", "gemini")."""
+    """The answer in a response of `dialect` (a name in the dialect registry)."""
     text = body.decode("utf-8", errors="replace")
     if status >= 400:
         return Answer(error=f"HTTP {status}: {error_line(text)}")
-    payloads = _sse_payloads(text) if streamed else [_json(text)]
-    fold = {"openai": _fold_openai, "anthropic": _fold_anthropic, "gemini": _fold_gemini}[dialect]
+    if dialect == "ollama":
+        payloads = [_json(line) for line in text.splitlines() if line.strip()]
+    else:
+        payloads = _sse_payloads(text) if streamed else [_json(text)]
+    fold = _FOLDS[dialect]
     answer = Answer()
     for payload in payloads:
         if isinstance(payload, dict):
@@ -93,6 +99,8 @@ def error_line(text: str) -> str:
         error = payload.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return error["message"].splitlines()[0]
+        if isinstance(error, str) and error:  # Ollama's `{"error": "..."}`
+            return error.splitlines()[0]
     return text.strip().splitlines()[0][:200] if text.strip() else "(empty body)"
 
 
@@ -214,3 +222,72 @@ def _fold_gemini(answer: Answer, payload: dict[str, Any]) -> None:
     # Gemini has no finish reason of its own for a call: STOP with a call means tools.
     if answer.tool_calls and answer.finish_reason == "stop":
         answer.finish_reason = "tool_calls"
+
+
+def _fold_ollama(answer: Answer, payload: dict[str, Any]) -> None:
+    """One NDJSON line (or the whole answer) of `/api/chat` or `/api/generate`."""
+    if isinstance(payload.get("error"), str):
+        answer.error = payload["error"]
+        return
+    raw_message = payload.get("message")
+    message: dict[str, Any] = raw_message if isinstance(raw_message, dict) else {}
+    answer.text += message.get("content") or payload.get("response") or ""
+    answer.thinking += message.get("thinking") or payload.get("thinking") or ""
+    for call in message.get("tool_calls") or []:
+        function = (call.get("function") or {}) if isinstance(call, dict) else {}
+        answer.tool_calls.append(ToolCall(function.get("name", ""), function.get("arguments")))
+    if payload.get("done"):
+        reason = payload.get("done_reason") or "stop"
+        answer.native_finish_reason = reason
+        answer.finish_reason = (
+            "tool_calls" if answer.tool_calls else _OLLAMA_FINISH.get(reason, "stop")
+        )
+        answer.input_tokens = payload.get("prompt_eval_count")
+        answer.output_tokens = payload.get("eval_count")
+
+
+def _fold_responses(answer: Answer, payload: dict[str, Any]) -> None:
+    """A Responses stream event, or a whole `response` object: the answer is read from
+    the final response (`response.completed` / `.incomplete` / `.failed` carry it)."""
+    kind = payload.get("type")
+    if kind == "error":
+        answer.error = str(payload.get("message") or payload.get("error"))
+        return
+    response = payload.get("response") if isinstance(kind, str) else payload
+    if not isinstance(response, dict) or response.get("status") in (None, "in_progress"):
+        return
+    if isinstance(response.get("error"), dict):
+        answer.error = str(response["error"].get("message"))
+    for item in response.get("output") or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "message":
+            for part in item.get("content") or []:
+                if isinstance(part, dict) and part.get("type") == "output_text":
+                    answer.text += part.get("text") or ""
+        elif item.get("type") == "reasoning":
+            for part in item.get("summary") or []:
+                if isinstance(part, dict):
+                    answer.thinking += part.get("text") or ""
+        elif item.get("type") == "function_call":
+            answer.tool_calls.append(ToolCall(item.get("name", ""), item.get("arguments")))
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        answer.input_tokens = usage.get("input_tokens")
+        answer.output_tokens = usage.get("output_tokens")
+    status = response.get("status")
+    answer.native_finish_reason = status
+    if status == "incomplete":
+        reason = (response.get("incomplete_details") or {}).get("reason")
+        answer.finish_reason = _RESPONSES_INCOMPLETE.get(str(reason), "length")
+    elif status == "completed":
+        answer.finish_reason = "tool_calls" if answer.tool_calls else "stop"
+
+
+_FOLDS = {
+    "openai": _fold_openai,
+    "anthropic": _fold_anthropic,
+    "gemini": _fold_gemini,
+    "ollama": _fold_ollama,
+    "responses": _fold_responses,
+}

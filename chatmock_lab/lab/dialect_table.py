@@ -21,7 +21,7 @@ DEFAULT_MAX_TOKENS = 1024
 
 
 def render_in(dialect: str, chat: ChatRequest, *, stream: bool = False) -> RenderedRequest:
-    """`chat` as a client of `dialect` ("openai", "anthropic", "gemini") would send it."""
+    """`chat` as a client of `dialect` (a name in the dialect registry) would send it."""
     return _REGISTRY[dialect].render_request(chat, stream=stream)
 
 
@@ -29,6 +29,10 @@ def detect_dialect(body: dict[str, Any]) -> str:
     """Which dialect a JSON request is written in, from the fields only it has."""
     if "contents" in body:
         return "gemini"
+    if "input" in body and "messages" not in body:
+        return "responses" if "responses" in _REGISTRY else "openai"
+    if _looks_like_ollama(body) and "ollama" in _REGISTRY:
+        return "ollama"
     messages = body.get("messages")
     anthropic_blocks = {"tool_use", "tool_result", "thinking", "redacted_thinking", "document"}
     if "system" in body or "thinking" in body or "stop_sequences" in body:
@@ -46,6 +50,22 @@ def detect_dialect(body: dict[str, Any]) -> str:
         ):
             return "anthropic"
     return "openai"
+
+
+def _looks_like_ollama(body: dict[str, Any]) -> bool:
+    """Ollama's own fields: `options`, `think`, `keep_alive`, a `format` beside no
+    `response_format`, `images` or `tool_name` on a message, a `prompt` for generate."""
+    if any(key in body for key in ("options", "think", "keep_alive")):
+        return True
+    if "format" in body and "response_format" not in body:
+        return True
+    if "prompt" in body and "messages" not in body and "max_tokens" not in body:
+        return False  # legacy OpenAI completions look alike; leave them to openai
+    messages = body.get("messages")
+    return any(
+        isinstance(m, dict) and ("images" in m or "tool_name" in m)
+        for m in (messages if isinstance(messages, list) else [])
+    )
 
 
 def parse_conversation(
