@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chatmock_lab.core import ChatRequest, ModelInfo, ProxyError, RenderedRequest
-from chatmock_lab.dialects import anthropic, gemini, openai
+from chatmock_lab.dialects import anthropic, gemini, ollama, openai, responses
 
 
 class RenderRequest(Protocol):
@@ -85,6 +85,23 @@ DIALECTS: dict[str, Dialect] = {
         render_request=gemini.render_request,
         parse_body=_parse_gemini,
         pages_models=True,
+    ),
+    "ollama": Dialect(
+        name="ollama",
+        render_error=ollama.render_error,
+        render_model=ollama.render_model,
+        render_models=lambda models, _token: ollama.render_model_list(models),
+        render_request=ollama.render_request,
+        parse_body=lambda body, model: ollama.parse_chat_request({"model": model, **body})[0],
+    ),
+    # Errors and models as OpenAI sends them (the Responses API shares its error shape).
+    "responses": Dialect(
+        name="responses",
+        render_error=openai.render_error,
+        render_model=lambda m: openai.render_model(m.id, owned_by=m.owned_by, created=m.created),
+        render_models=lambda models, _token: openai.render_model_list(models),
+        render_request=responses.render_request,
+        parse_body=lambda body, model: responses.parse_request({"model": model, **body})[0],
     ),
 }
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import ipywidgets as widgets
 
-from chatmock_lab.core import ChatRequest
+from chatmock_lab.core import ChatRequest, InvalidRequest
 from chatmock_lab.lab.answers import Answer, read_answer
 from chatmock_lab.lab.dialect_table import (
     DEFAULT_MAX_TOKENS,
@@ -85,11 +86,16 @@ def compare(
     stream: bool = False,
     provider: str | None = None,
     timeout: float = 120.0,
+    dialects: Sequence[str] | None = None,
 ) -> Comparison:
-    """Send `chat` through each dialect's endpoint of the proxy at `base_url`."""
+    """Send `chat` through each dialect's endpoint of the proxy at `base_url` (or those
+    of `dialects`, in that order)."""
     runs: dict[str, DialectRun] = {}
+    for dialect in dialects or ():
+        if dialect not in DIALECTS:
+            raise InvalidRequest(f"unknown dialect {dialect!r}; one of {', '.join(DIALECTS)}")
     with httpx.Client(base_url=base_url, timeout=timeout) as client:
-        for dialect in DIALECTS:
+        for dialect in dialects or DIALECTS:
             rendered = render_in(dialect, chat, stream=stream)
             run = DialectRun(dialect, rendered.path, rendered.body, list(rendered.dropped))
             params = {"provider": provider} if provider else None

@@ -57,6 +57,8 @@ class InspectedStream:
     done: bool = False
     # An error answer (status 400 and above) instead of a stream: its first line.
     error: str | None = None
+    # What the translation could not carry over ("field: why"), inbound and upstream.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
@@ -83,6 +85,7 @@ class InspectedStream:
             lines.append(f"      {_short(source)}")
             lines += [f"      ! {v}" for v in row.violations]
         lines += [f"  ! {v}" for v in self.end_violations]
+        lines += [f"  not carried over: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -145,6 +148,7 @@ class _RowBuilder:
         self._upstream: list[str] = []
         self._events: list[str] = []
         self._previous = 0.0
+        self.notes: list[str] = []
 
     def update(self, records: list[TapRecord]) -> None:
         for record in records[self._read :]:
@@ -152,6 +156,8 @@ class _RowBuilder:
                 self._upstream.append(_raw(record).decode("utf-8", errors="replace"))
             elif record.side == "event":
                 self._events.append(repr(record.data))
+            elif record.side == "note":
+                self.notes.append(str(record.data))
             else:
                 self._client_chunk(record)
         self._read = len(records)
@@ -207,6 +213,7 @@ def inspect_stream(
             path=rendered.path,
             request=rendered.body,
             rows=list(rows.rows),
+            notes=list(rows.notes),
             status=status,
             done=done,
         )

@@ -9,10 +9,17 @@
         reply: {refusal: "I can't help with that."}
       - match: {contains: "overloaded"}
         reply: {error: {status: 529, message: "try later", retry_after: 2}}
+      - match: {contains: "run it", last_role: user}
+        reply:
+          tool_calls: [{name: exec_command, arguments: {cmd: "echo hi"}}]
       - reply: {text: "Fallback answer", chunk_chars: 2, delay_ms: 20}
 
 Rules are tried in order and the first match wins; a rule without `match` matches
-everything. An invalid file fails at load time with the rule and field named.
+everything. `contains` looks at the last user message, which stays the same while an
+agent loops through tool calls; `last_role: user` makes a rule answer only the user's
+turn, so the request that carries the tool's result falls through to the next rule
+(or to the mock's default, which quotes the result). An invalid file fails at load
+time with the rule and field named.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from chatmock_lab.config import ConfigError
-from chatmock_lab.core import ChatRequest, FinishReason
+from chatmock_lab.core import ChatRequest, FinishReason, Role
 
 _REPLY_KEYS = {
     "text",
@@ -36,7 +43,8 @@ _REPLY_KEYS = {
     "chunk_chars",
     "delay_ms",
 }
-_MATCH_KEYS = {"model", "contains"}
+_MATCH_KEYS = ("model", "contains", "last_role")
+_ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
 _FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "refusal")
 
 
@@ -76,9 +84,14 @@ class Rule:
     reply: Reply
     model: str | None = None
     contains: str | None = None
+    # The role of the request's last message: "tool" when it carries a tool's result.
+    last_role: Role | None = None
 
     def matches(self, request: ChatRequest) -> bool:
         if self.model is not None and not fnmatch.fnmatchcase(request.model, self.model):
+            return False
+        final = request.messages[-1] if request.messages else None
+        if self.last_role is not None and (final is None or final.role != self.last_role):
             return False
         if self.contains is not None:
             last = request.last_user_message()
@@ -148,15 +161,19 @@ def _parse_rule(raw: Any, where: str, fail: Any) -> Rule:
         raise fail(f"{where}.match", "expected an object")
     for key in match:
         if key not in _MATCH_KEYS:
-            raise fail(f"{where}.match.{key}", "unknown key (expected 'model', 'contains')")
+            raise fail(f"{where}.match.{key}", f"unknown key (expected one of {list(_MATCH_KEYS)})")
         if not isinstance(match[key], str):
             raise fail(f"{where}.match.{key}", "expected a string")
+    last_role = next((r for r in _ROLES if r == match.get("last_role")), None)
+    if "last_role" in match and last_role is None:
+        raise fail(f"{where}.match.last_role", f"expected one of {list(_ROLES)}")
     if "reply" not in raw:
         raise fail(f"{where}.reply", "this field is required")
     return Rule(
         reply=_parse_reply(raw["reply"], f"{where}.reply", fail),
         model=match.get("model"),
         contains=match.get("contains"),
+        last_role=last_role,
     )
 
 

@@ -23,7 +23,9 @@ from chatmock_lab.server import (
     anthropic_routes,
     gemini_routes,
     model_routes,
+    ollama_routes,
     openai_routes,
+    responses_routes,
 )
 from chatmock_lab.server.dispatch import request_tap
 from chatmock_lab.server.errors import install_error_handlers
@@ -102,10 +104,13 @@ def create_app(
     attach_state(app.extensions, state)
 
     app.register_blueprint(admin_routes.blueprint)
+    # Ollama's API lives under /api only, as Ollama serves it.
+    app.register_blueprint(ollama_routes.blueprint, url_prefix="/api")
     # Many clients are configured with a base URL that lacks /v1, so every dialect route
     # is served under both.
     dialects = (
         openai_routes.blueprint,
+        responses_routes.blueprint,
         anthropic_routes.blueprint,
         gemini_routes.blueprint,
         model_routes.blueprint,

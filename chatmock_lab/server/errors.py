@@ -27,8 +27,12 @@ def dialect_for_request() -> str:
     (`/v1/models`), by the headers only that dialect's clients send."""
     path = request.path
     segments = path.strip("/").split("/")
+    if segments[:1] == ["api"]:
+        return "ollama"
     if segments[:2] == ["v1", "messages"] or segments[:1] == ["messages"]:
         return "anthropic"
+    if segments[:2] == ["v1", "responses"] or segments[:1] == ["responses"]:
+        return "responses"
     if segments[:1] == ["v1beta"] or path.endswith(_GEMINI_METHODS):
         return "gemini"
     if "anthropic-version" in request.headers:

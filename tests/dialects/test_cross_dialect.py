@@ -1,15 +1,17 @@
-"""One conversation asked in the OpenAI, Anthropic and Gemini dialects reaches the
-provider as one canonical request, and gets one answer."""
+"""One conversation asked in the OpenAI chat, Anthropic, Gemini, Ollama and Responses
+dialects reaches the provider as one canonical request, and gets one answer."""
 
 from __future__ import annotations
 
 import base64
 
 import anthropic
+import ollama
 import openai
 from google import genai
 from google.genai import types
 
+from chatmock_lab.core import ToolCallPart, ToolResultPart
 from tests.support import RecordingProvider, png_data_url
 
 WEATHER_SCHEMA = {
@@ -186,14 +188,108 @@ def test_three_dialects_reach_the_provider_as_the_same_request(start_server) -> 
                 },
             ],
         )
-    from_gemini, from_openai, from_anthropic = recorder.requests
+    ollama_reply = ollama.Client(host=server.url).chat(
+        model="any-model",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Paris?", "images": [png_b64]},
+            {
+                "role": "assistant",
+                "content": "Checking.",
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "function": {
+                            "name": "get_weather",
+                            "arguments": {"city": "Paris", "unit": "celsius"},
+                        },
+                    }
+                ],
+            },
+            {
+                "role": "tool",
+                "tool_call_id": "call_1",
+                "tool_name": "get_weather",
+                "content": "21 C",
+            },
+            {"role": "user", "content": "Thanks, and tomorrow?"},
+        ],
+        tools=[
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Weather",
+                    "parameters": WEATHER_SCHEMA,
+                },
+            }
+        ],
+        options={"num_predict": 300, "temperature": 0.3, "stop": ["END"]},
+    )
+    with openai.OpenAI(base_url=f"{server.url}/v1", api_key="k", max_retries=0) as gpt:
+        responses_reply = gpt.responses.create(
+            model="any-model",
+            instructions="Be brief.",
+            max_output_tokens=300,
+            temperature=0.3,
+            tools=[
+                {
+                    "type": "function",
+                    "name": "get_weather",
+                    "description": "Weather",
+                    "parameters": WEATHER_SCHEMA,
+                    "strict": None,
+                }
+            ],
+            tool_choice="auto",
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "Weather in Paris?"},
+                        {"type": "input_image", "image_url": png},
+                    ],
+                },
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "Checking."}],
+                },
+                {
+                    "type": "function_call",
+                    "call_id": "call_1",
+                    "name": "get_weather",
+                    "arguments": '{"city":"Paris","unit":"celsius"}',
+                },
+                {"type": "function_call_output", "call_id": "call_1", "output": "21 C"},
+                {"role": "user", "content": "Thanks, and tomorrow?"},
+            ],
+        )
+    from_gemini, from_openai, from_anthropic, from_ollama, from_responses = recorder.requests
     # The one difference: how an OpenAI client spelled the token limit, kept so that an
     # OpenAI-compatible upstream is sent the same spelling.
     assert from_openai.extensions.pop("openai.max_tokens_field") == "max_tokens"
-    assert from_gemini == from_openai == from_anthropic
+    # The Responses API has no stop sequences (noted as not carried over).
+    assert from_responses.stop == []
+    from_responses.stop = ["END"]
+    # Ollama's history carries no call ids (the ollama SDK drops them): the call and its
+    # result get one generated id, paired by the tool's name. And Ollama has no tool
+    # choice: the model decides, which is `auto`.
+    ollama_call = from_ollama.messages[1].parts[1]
+    ollama_result = from_ollama.messages[2].parts[0]
+    assert isinstance(ollama_call, ToolCallPart) and isinstance(ollama_result, ToolResultPart)
+    assert ollama_result.tool_call_id == ollama_call.id
+    ollama_call.id = ollama_result.tool_call_id = "call_1"
+    assert from_ollama.tool_choice is None
+    from_ollama.tool_choice = from_anthropic.tool_choice
+    assert from_gemini == from_openai == from_anthropic == from_ollama == from_responses
     assert [m.role for m in from_openai.messages] == ["user", "assistant", "tool", "user"]
     # The same request, so the same answer and the same count, in each dialect's words.
     assert gemini_reply.text == openai_reply.choices[0].message.content
     assert openai_reply.choices[0].message.content == anthropic_reply.content[0].text
     assert gemini_reply.usage_metadata.prompt_token_count == openai_reply.usage.prompt_tokens
     assert openai_reply.usage.prompt_tokens == anthropic_reply.usage.input_tokens
+    assert ollama_reply.message.content == anthropic_reply.content[0].text
+    assert ollama_reply.prompt_eval_count == anthropic_reply.usage.input_tokens
+    assert responses_reply.output_text == anthropic_reply.content[0].text
+    assert responses_reply.usage.input_tokens == anthropic_reply.usage.input_tokens

@@ -47,8 +47,10 @@ def texts(widget: widgets.Widget) -> str:
 def test_compare_state_columns_and_differences(server: BackgroundServer) -> None:
     chat, read_as = parse_conversation(TOOL_REQUEST)
     assert read_as == "anthropic"
-    result = compare(server.url, chat, stream=True)
-    assert list(result.runs) == ["openai", "anthropic", "gemini"]
+    # Ollama has no tool choice, so its column cannot force the call: compared apart below.
+    forcing = ["openai", "anthropic", "gemini", "responses"]
+    result = compare(server.url, chat, stream=True, dialects=forcing)
+    assert list(result.runs) == forcing
     for run in result.runs.values():
         assert run.status == 200
         assert [(c.name, c.arguments) for c in run.answer.tool_calls] == [
@@ -57,7 +59,12 @@ def test_compare_state_columns_and_differences(server: BackgroundServer) -> None
         assert run.answer.finish_reason == "tool_calls"
         assert run.first_token_seconds is not None and run.total_seconds is not None
     natives = {name: run.answer.native_finish_reason for name, run in result.runs.items()}
-    assert natives == {"openai": "tool_calls", "anthropic": "tool_use", "gemini": "STOP"}
+    assert natives == {
+        "openai": "tool_calls",
+        "anthropic": "tool_use",
+        "gemini": "STOP",
+        "responses": "completed",
+    }
     # Each column shows the request exactly as that dialect sent it.
     assert result.runs["anthropic"].request["tool_choice"] == {
         "type": "tool",
@@ -76,15 +83,22 @@ def test_compare_state_columns_and_differences(server: BackgroundServer) -> None
         "<b>openai</b>",
         "<b>anthropic</b>",
         "<b>gemini</b>",
+        "<b>responses</b>",
     ]
     assert all("get_weather" in c.children[1].value for c in columns.children)
     assert "chatmock compare (streamed); differences: none" in repr(result)
     assert "<table>" in result._repr_html_()
+    # All five by default; Ollama's column says why it did not call the tool.
+    every = compare(server.url, chat, stream=True)
+    assert list(every.runs) == ["openai", "anthropic", "gemini", "ollama", "responses"]
+    assert every.runs["ollama"].answer.tool_calls == []
+    assert any(note.startswith("tool_choice:") for note in every.runs["ollama"].dropped)
+    assert "tool calls" in every.differences
 
 
 def test_compare_highlights_what_differs(server: BackgroundServer) -> None:
-    # Five stop sequences, from a Gemini request: Chat Completions takes four, so the
-    # OpenAI column never stops at the fifth and its answer differs.
+    # Five stop sequences, from a Gemini request: Chat Completions takes four and the
+    # Responses API none, so those columns never stop at the fifth and their answers differ.
     gemini_request = """{
       "contents": [{"role": "user", "parts": [{"text": "alpha beta gamma delta"}]}],
       "generationConfig": {"stopSequences": ["zz1", "zz2", "zz3", "zz4", "gamma"],
@@ -98,14 +112,35 @@ def test_compare_highlights_what_differs(server: BackgroundServer) -> None:
         "openai": "You said: alpha beta gamma delta",
         "anthropic": "You said: alpha beta ",
         "gemini": "You said: alpha beta ",
+        "ollama": "You said: alpha beta ",
+        "responses": "You said: alpha beta gamma delta",
     }
     assert "text" in result.differences
     assert any(note.startswith("stop") for note in result.runs["openai"].dropped)
+    assert any(note.startswith("stop") for note in result.runs["responses"].dropped)
     # The differing rows are marked in every rendering.
     assert "* text:" in repr(result)
     assert '<tr style="background:#fff3cd"><th>text</th>' in result._repr_html_()
     openai_column = result.widget().children[1].children[0].children[1].value
     assert '<div style="background:#fff3cd"><b>text</b>' in openai_column
+
+
+def test_inspector_shows_what_the_provider_could_not_carry_over(start_server) -> None:
+    from chatmock_lab.testing import FakeOpenAIUpstream
+
+    with FakeOpenAIUpstream() as fake:
+        proxy = start_server(
+            provider_name="openai", env={"CHATMOCK_OPENAI_BASE_URL": fake.base_url}
+        )
+        chat, _ = parse_conversation(
+            '{"model": "m", "max_tokens": 20, "top_k": 5,'
+            ' "messages": [{"role": "user", "content": "hi"}]}',
+            dialect="anthropic",
+        )
+        result = inspect_stream(app_state(proxy.app), proxy.url, chat, dialect="anthropic")
+    assert result.status == 200
+    assert any(note.startswith("openai: top_k:") for note in result.notes), result.notes
+    assert "not carried over: openai: top_k:" in repr(result)
 
 
 def test_inspected_stream_updates_live_from_another_thread(tmp_path: Path) -> None:
@@ -275,6 +310,24 @@ def test_translate_lists_what_could_not_be_carried_over() -> None:
     assert result.body["messages"] == [{"role": "user", "content": "Hi"}]
     assert any(note.startswith("seed:") for note in result.dropped)
     assert "seed:" in repr(result) and "<li>seed:" in result._repr_html_()
+
+
+def test_translate_reads_and_writes_ollama_and_responses() -> None:
+    ollama_request = (
+        '{"model": "llama3.2", "options": {"num_predict": 50, "top_k": 4},'
+        ' "messages": [{"role": "user", "content": "Hi"}]}'
+    )
+    to_responses = translate(ollama_request, source=None, target="responses")
+    assert to_responses.source == "ollama" and to_responses.path.endswith("/responses")
+    assert to_responses.body["max_output_tokens"] == 50
+    assert any(note.startswith("top_k") for note in to_responses.dropped)
+    responses_request = '{"model": "gpt-5", "input": "Hi", "max_output_tokens": 9}'
+    back = translate(responses_request, source="responses", target="ollama")
+    assert back.source == "responses" and back.path == "/api/chat"
+    assert back.body["messages"][-1]["content"] == "Hi"
+    assert back.body["options"]["num_predict"] == 9
+    # Detected without --from, too.
+    assert translate(responses_request, source=None, target="openai").source == "responses"
 
 
 def test_urls_behind_jupyterhub_go_through_the_server_proxy() -> None:

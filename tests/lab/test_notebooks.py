@@ -67,13 +67,15 @@ def test_compare_dialects() -> None:
     assert differences == "[]"
     assert ast.literal_eval(answers) == {
         name: "You said: What is the capital of France?"
-        for name in ("openai", "anthropic", "gemini")
+        for name in ("openai", "anthropic", "gemini", "ollama", "responses")
     }
     assert "chatmock compare (streamed)" in shown["tools"]
     assert shown["tools-result"].strip().splitlines() == [
         "openai tool_calls tool_calls ['get_weather']",
         "anthropic tool_calls tool_use ['get_weather']",
         "gemini tool_calls STOP ['get_weather']",
+        "ollama stop stop []",
+        "responses tool_calls completed ['get_weather']",
     ]
 
 

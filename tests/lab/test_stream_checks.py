@@ -706,8 +706,8 @@ def test_gemini_framing_can_be_forced() -> None:
 
 
 def test_checker_for_rejects_unknown_dialects_and_close_is_final() -> None:
-    with pytest.raises(ValueError, match="unknown dialect 'ollama'"):
-        checker_for("ollama")
+    with pytest.raises(ValueError, match="unknown dialect 'cohere'"):
+        checker_for("cohere")
     checker = checker_for("anthropic")
     assert (
         checker.close()

@@ -1,7 +1,7 @@
 """The Responses wire: stream event names, finish reasons, usage and error bodies.
 
-Shared by the outbound codec (`client`, `upstream`) and, later, an inbound Responses
-dialect. Sources: OpenAI's API reference (Responses, streaming events, the error
+Shared by the outbound codec (`client`, `upstream`) and the inbound dialect (`parse`,
+`render`). Sources: OpenAI's API reference (Responses, streaming events, the error
 object) and the ChatGPT Codex backend's answers as the Codex CLI reads them (`detail`
 bodies, `usage_limit_reached` with `resets_at` / `resets_in_seconds`).
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 from chatmock_lab.core import FinishReason, ProxyError, Usage
 from chatmock_lab.core.errors import kind_for_error_object
+from chatmock_lab.sse import encode_frame
 
 # Stream event types (each frame's `type`, also its SSE `event:` name).
 OUTPUT_TEXT_DELTA = "response.output_text.delta"
@@ -167,3 +168,60 @@ def _quota_retry_after(error: dict[str, Any], now: float | None) -> float | None
     if now is None or not isinstance(resets_at, (int, float)) or isinstance(resets_at, bool):
         return None
     return max(0.0, float(resets_at) - now)
+
+
+# --- The inbound side: what the proxy sends a Responses client. ---------------------
+
+CREATED = "response.created"
+IN_PROGRESS = "response.in_progress"
+CONTENT_PART_ADDED = "response.content_part.added"
+CONTENT_PART_DONE = "response.content_part.done"
+OUTPUT_TEXT_DONE = "response.output_text.done"
+REASONING_SUMMARY_PART_ADDED = "response.reasoning_summary_part.added"
+REASONING_SUMMARY_PART_DONE = "response.reasoning_summary_part.done"
+REASONING_SUMMARY_DONE = "response.reasoning_summary_text.done"
+
+# The `include` value that asks for reasoning items' encrypted content.
+INCLUDE_ENCRYPTED_REASONING = "reasoning.encrypted_content"
+INCLUDE_LOGPROBS = "message.output_text.logprobs"
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+REASONING_SUMMARIES = ("auto", "concise", "detailed")
+
+# A canonical finish that leaves a response incomplete, and the reason it gives.
+INCOMPLETE_FOR_FINISH: dict[FinishReason, str] = {
+    "length": "max_output_tokens",
+    "content_filter": "content_filter",
+}
+
+# The `code` of a failed response's `error` for a ProxyError without its own code.
+_FAILURE_CODES: dict[str, str] = {
+    "rate_limit": "rate_limit_exceeded",
+    "invalid_request": "invalid_prompt",
+}
+
+
+def frame(payload: dict[str, Any]) -> bytes:
+    """One stream event: its `type` is also the SSE `event:` name, as OpenAI sends it."""
+    return encode_frame(payload, event=str(payload["type"]))
+
+
+def usage_json(usage: Usage | None) -> dict[str, Any]:
+    """A response's `usage` object (the inverse of `usage_from_json`)."""
+    usage = usage or Usage()
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {
+            "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def failure_json(error: ProxyError) -> dict[str, Any]:
+    """A failed response's `error` object: `code` and `message`."""
+    code = error.code or _FAILURE_CODES.get(error.kind, "server_error")
+    return {"code": code, "message": error.message}

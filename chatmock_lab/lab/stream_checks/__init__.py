@@ -20,7 +20,9 @@ from __future__ import annotations
 from chatmock_lab.lab.stream_checks.anthropic import AnthropicStreamChecker
 from chatmock_lab.lab.stream_checks.base import ChunkInfo, StreamChecker
 from chatmock_lab.lab.stream_checks.gemini import GeminiStreamChecker
+from chatmock_lab.lab.stream_checks.ollama import OllamaStreamChecker
 from chatmock_lab.lab.stream_checks.openai import OpenAIStreamChecker
+from chatmock_lab.lab.stream_checks.responses import ResponsesStreamChecker
 
 
 def checker_for(dialect: str, *, include_usage: bool = False) -> StreamChecker:
@@ -34,14 +36,22 @@ def checker_for(dialect: str, *, include_usage: bool = False) -> StreamChecker:
         return AnthropicStreamChecker()
     if dialect == "gemini":
         return GeminiStreamChecker()
-    raise ValueError(f"unknown dialect {dialect!r} (expected openai, anthropic or gemini)")
+    if dialect == "ollama":
+        return OllamaStreamChecker()
+    if dialect == "responses":
+        return ResponsesStreamChecker()
+    raise ValueError(
+        f"unknown dialect {dialect!r} (expected openai, anthropic, gemini, ollama or responses)"
+    )
 
 
 __all__ = [
     "AnthropicStreamChecker",
     "ChunkInfo",
     "GeminiStreamChecker",
+    "OllamaStreamChecker",
     "OpenAIStreamChecker",
+    "ResponsesStreamChecker",
     "StreamChecker",
     "checker_for",
 ]
