@@ -407,27 +407,30 @@ def _parse_tools(raw: Any) -> list[ToolDefinition]:
         item = expect_object(item, path)
         one_of(required(item, "type", str, path), ("function",), join(path, "type"))
         function = required(item, "function", dict, path)
-        function_path = join(path, "function")
-        name = required(function, "name", str, function_path)
-        if not TOOL_NAME.match(name):
-            raise InvalidRequest(
-                f"{join(function_path, 'name')}: must be 1-64 characters of a-z, A-Z, 0-9, _ or -",
-                param=join(function_path, "name"),
-            )
-        parameters = function.get("parameters")
-        tools.append(
-            ToolDefinition(
-                name=name,
-                description=optional(function, "description", str, function_path),
-                parameters=(
-                    json_schema_object(parameters, join(function_path, "parameters"))
-                    if parameters is not None
-                    else {"type": "object", "properties": {}}
-                ),
-                strict=optional(function, "strict", bool, function_path),
-            )
-        )
+        tools.append(parse_function(function, join(path, "function")))
     return tools
+
+
+def parse_function(function: dict[str, Any], path: str) -> ToolDefinition:
+    """A function declaration at `path` (`name`, `description`, `parameters`, `strict`):
+    Chat Completions' `tools[].function`, and the Responses API's flat function tool."""
+    name = required(function, "name", str, path)
+    if not TOOL_NAME.match(name):
+        raise InvalidRequest(
+            f"{join(path, 'name')}: must be 1-64 characters of a-z, A-Z, 0-9, _ or -",
+            param=join(path, "name"),
+        )
+    parameters = function.get("parameters")
+    return ToolDefinition(
+        name=name,
+        description=optional(function, "description", str, path),
+        parameters=(
+            json_schema_object(parameters, join(path, "parameters"))
+            if parameters is not None
+            else {"type": "object", "properties": {}}
+        ),
+        strict=optional(function, "strict", bool, path),
+    )
 
 
 def _parse_functions(raw: Any) -> list[ToolDefinition]:

@@ -32,7 +32,6 @@ from chatmock_lab.dialects.fields import (
     expect,
     expect_object,
     join,
-    json_schema_object,
     note_unread,
     one_of,
     optional,
@@ -40,6 +39,7 @@ from chatmock_lab.dialects.fields import (
     optional_number,
     required,
 )
+from chatmock_lab.dialects.openai.parse import parse_function
 from chatmock_lab.dialects.responses.items import parse_input
 from chatmock_lab.dialects.responses.wire import (
     INCLUDE_ENCRYPTED_REASONING,
@@ -70,7 +70,6 @@ _NOT_CARRIED = {
     "image": "image context options are OpenAI-only",
 }
 _FUNCTION_TOOL_FIELDS = frozenset({"type", "name", "description", "parameters", "strict"})
-_TOOL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 @dataclass(slots=True)
@@ -241,26 +240,7 @@ def _parse_tools(raw: Any, dropped: list[str]) -> list[ToolDefinition]:
             )
             continue
         note_unread(tool, path, _FUNCTION_TOOL_FIELDS, {}, dropped)
-        name = required(tool, "name", str, path)
-        if not name or len(name) > 64 or not set(name) <= _TOOL_NAME_CHARS:
-            raise InvalidRequest(
-                f"{join(path, 'name')}: {name!r} is not a valid function name"
-                " (letters, digits, _ and -, at most 64)",
-                param=join(path, "name"),
-            )
-        parameters = tool.get("parameters")
-        tools.append(
-            ToolDefinition(
-                name=name,
-                description=optional(tool, "description", str, path),
-                parameters=(
-                    json_schema_object(parameters, join(path, "parameters"))
-                    if parameters is not None
-                    else {"type": "object", "properties": {}}
-                ),
-                strict=optional(tool, "strict", bool, path),
-            )
-        )
+        tools.append(parse_function(tool, path))
     return tools
 
 
