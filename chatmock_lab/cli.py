@@ -54,6 +54,12 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         help="largest request body accepted; default 20 MiB",
     )
     flag(
+        "--max-json-depth",
+        "max_json_depth",
+        type=int,
+        help="deepest JSON nesting accepted in a request body; default 100",
+    )
+    flag(
         "--keepalive-seconds",
         "keepalive_seconds",
         type=float,

@@ -29,6 +29,8 @@ class Settings:
     provider: str = "mock"
     verbose: bool = False
     max_body_bytes: int = 20 * 1024 * 1024
+    # Deepest JSON nesting accepted in a request body (a 400 beyond).
+    max_json_depth: int = 100
     mock_chunk_chars: int = 8
     mock_delay_ms: float = 0.0
     scenario: Path | None = None
@@ -79,6 +81,10 @@ class Settings:
             raise ConfigError(f"port: must be between 0 and 65535, got {self.port}")
         if self.max_body_bytes < 1024:
             raise ConfigError(f"max_body_bytes: must be at least 1024, got {self.max_body_bytes}")
+        if not 2 <= self.max_json_depth <= 10_000:
+            raise ConfigError(
+                f"max_json_depth: must be between 2 and 10000, got {self.max_json_depth}"
+            )
         if self.mock_chunk_chars < 1:
             raise ConfigError(f"mock_chunk_chars: must be at least 1, got {self.mock_chunk_chars}")
         if self.keepalive_seconds < 0:
@@ -139,6 +145,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "provider": ("CHATMOCK_PROVIDER", str),
     "verbose": ("CHATMOCK_VERBOSE", _parse_bool),
     "max_body_bytes": ("CHATMOCK_MAX_BODY_BYTES", _parse_int),
+    "max_json_depth": ("CHATMOCK_MAX_JSON_DEPTH", _parse_int),
     "mock_chunk_chars": ("CHATMOCK_MOCK_CHUNK_CHARS", _parse_int),
     "mock_delay_ms": ("CHATMOCK_MOCK_DELAY_MS", _parse_float),
     "scenario": ("CHATMOCK_SCENARIO", Path),

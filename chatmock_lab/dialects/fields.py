@@ -7,7 +7,6 @@ dialect can render it in its own error shape.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,15 +24,6 @@ _TYPE_NAMES: dict[type, str] = {
     list: "an array",
     dict: "an object",
 }
-
-
-def decode_json_body(data: bytes | str) -> Any:
-    if not data.strip():
-        raise InvalidRequest("the request body is empty; expected a JSON object")
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
 
 
 def join(path: str, key: str | int) -> str:

@@ -29,7 +29,7 @@ from chatmock_lab.core import (
     ToolCallStart,
     Usage,
 )
-from chatmock_lab.dialects.fields import decode_json_body
+from chatmock_lab.dialects.json_body import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
 from chatmock_lab.providers import Provider, TakesRequestHints, report_dropped
 from chatmock_lab.redact import Redactor
@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 async def read_json() -> object:
     """The request's JSON body (a clear 400 naming the problem when it is not JSON)."""
-    return decode_json_body(await request.get_data(cache=False))
+    depth = server_state().settings.max_json_depth
+    return decode_json_body(await request.get_data(cache=False), max_depth=depth)
 
 
 def select_provider(model: str) -> tuple[Provider, str]:
