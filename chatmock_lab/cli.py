@@ -110,6 +110,18 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         help="0 replays at once (default), 1 at the recorded pace, any factor",
     )
     flag(
+        "--allowed-host",
+        "allowed_hosts",
+        type=parse_names,
+        help="host names to serve beyond addresses and localhost, comma-separated",
+    )
+    flag(
+        "--cors-origin",
+        "cors_origins",
+        type=parse_names,
+        help="web origins that may call the proxy from a browser, comma-separated; * for any",
+    )
+    flag(
         "--match-ignore",
         "match_ignore",
         type=parse_names,

@@ -54,6 +54,10 @@ class Settings:
     # Body fields a replay leaves out of matching, beyond the volatile ones always left out.
     match_ignore: tuple[str, ...] = ()
     allow_playback_repeats: bool = False
+    # Host names served beyond addresses and localhost (see server/browser_guard.py).
+    allowed_hosts: tuple[str, ...] = ()
+    # Web origins allowed to call the proxy from a browser (CORS); "*" for any.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -165,6 +169,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "replay_speed": ("CHATMOCK_REPLAY_SPEED", _parse_float),
     "play_log": ("CHATMOCK_PLAY_LOG", Path),
     "match_ignore": ("CHATMOCK_MATCH_IGNORE", parse_names),
+    "allowed_hosts": ("CHATMOCK_ALLOWED_HOSTS", parse_names),
+    "cors_origins": ("CHATMOCK_CORS_ORIGINS", parse_names),
     "allow_playback_repeats": ("CHATMOCK_ALLOW_PLAYBACK_REPEATS", _parse_bool),
 }
 

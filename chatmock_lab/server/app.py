@@ -27,6 +27,7 @@ from chatmock_lab.server import (
     openai_routes,
     responses_routes,
 )
+from chatmock_lab.server.browser_guard import install_browser_guard
 from chatmock_lab.server.dispatch import request_tap
 from chatmock_lab.server.errors import install_error_handlers
 from chatmock_lab.server.state import ServerState, attach_state, server_state
@@ -122,6 +123,13 @@ def create_app(
     for blueprint in (gemini_routes.blueprint, model_routes.blueprint):
         app.register_blueprint(blueprint, url_prefix="/v1beta", name=f"{blueprint.name}_v1beta")
     install_error_handlers(app)
+    # First of the request hooks: a refused page's request touches nothing else.
+    install_browser_guard(
+        app,
+        bound_host=settings.host,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
+    )
 
     @app.before_request
     async def _start_tap() -> None:
