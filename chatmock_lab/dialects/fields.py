@@ -175,3 +175,23 @@ def note_unread(
             continue
         why = not_carried.get(name, "not a documented field; ignored")
         dropped.append(f"{join(path, key) if path else key}: {why}")
+
+
+def check_model_name(name: str, param: str = "model") -> str:
+    """`name`, refused with a 400 when it could reach another path than a model's: a
+    dot segment (`..`), an empty segment, a backslash, `?` or `#`, or a control
+    character (NUL included). `/` between segments stays: `provider/model` prefixes and
+    OpenRouter's `vendor/model` names need it."""
+    if not name:
+        raise InvalidRequest(f"{param}: the model name is empty", param=param)
+    bad = next((c for c in name if ord(c) < 32 or ord(c) == 127 or c in "\\?#"), None)
+    if bad is not None:
+        raise InvalidRequest(
+            f"{param}: the model name holds {bad!r}, which no model name has", param=param
+        )
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        raise InvalidRequest(
+            f"{param}: {name[:100]!r} has an empty or dot segment; not a model name",
+            param=param,
+        )
+    return name

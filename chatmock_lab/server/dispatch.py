@@ -29,6 +29,7 @@ from chatmock_lab.core import (
     ToolCallStart,
     Usage,
 )
+from chatmock_lab.dialects.fields import check_model_name
 from chatmock_lab.dialects.json_body import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
 from chatmock_lab.providers import Provider, TakesRequestHints, report_dropped
@@ -47,7 +48,8 @@ async def read_json() -> object:
 
 
 def select_provider(model: str) -> tuple[Provider, str]:
-    return server_state().select(model, request.args.get("provider"))
+    # One check for every route: a crafted name must not become another upstream path.
+    return server_state().select(check_model_name(model), request.args.get("provider"))
 
 
 def request_tap() -> Tap | None:

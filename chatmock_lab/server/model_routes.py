@@ -13,6 +13,7 @@ from quart import Blueprint, Response, request
 
 from chatmock_lab.core import InvalidRequest, ProxyError
 from chatmock_lab.dialects import DIALECTS, gemini
+from chatmock_lab.dialects.fields import check_model_name
 from chatmock_lab.providers import Provider
 from chatmock_lab.server.errors import dialect_for_request
 from chatmock_lab.server.responses import json_response
@@ -66,7 +67,7 @@ async def get_model(model_id: str) -> Response:
     if name == "gemini":
         # Gemini clients name models as `models/ID`.
         model_id = gemini.model_id(model_id)
-    model = await _provider().model(model_id)
+    model = await _provider().model(check_model_name(model_id))
     if model is None:
         raise ProxyError(f"The model {model_id!r} does not exist", kind="not_found", param="model")
     return json_response(DIALECTS[name].render_model(model))
