@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
@@ -228,6 +229,14 @@ def _serve(args: argparse.Namespace) -> int:
     # Whatever any library logs, this server's secrets are masked on the way out.
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter(app_state(app).redactor))
+    if not _is_loopback(settings.host) and settings.api_key is None:
+        print(
+            f"chatmock-lab: WARNING: listening on {settings.host}, beyond this machine, with"
+            " no --api-key: anyone who can reach the port can use the provider's account."
+            " Set --api-key (or CHATMOCK_API_KEY), or bind to 127.0.0.1.",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         run_foreground(app, settings)
     except OSError as exc:
@@ -237,6 +246,15 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve beyond this machine
 
 
 def _login(args: argparse.Namespace) -> int:

@@ -150,3 +150,19 @@ def test_port_in_use_is_a_clear_error() -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_binding_beyond_loopback_without_a_key_warns() -> None:
+    with running("--port", "0", "--host", "0.0.0.0") as (process, _url):
+        process.send_signal(signal.SIGTERM)
+        process.wait(DEADLINE)
+        warning = process.stderr.read()
+    assert "WARNING: listening on 0.0.0.0" in warning and "--api-key" in warning
+    with running("--port", "0", "--host", "0.0.0.0", "--api-key", "k-123456789") as (process, _):
+        process.send_signal(signal.SIGTERM)
+        process.wait(DEADLINE)
+        assert "WARNING" not in process.stderr.read()
+    with running("--port", "0") as (process, _):
+        process.send_signal(signal.SIGTERM)
+        process.wait(DEADLINE)
+        assert "WARNING" not in process.stderr.read()
