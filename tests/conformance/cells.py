@@ -35,6 +35,8 @@ DIALECTS = (
     ("openai", "OpenAI Chat Completions"),
     ("anthropic", "Anthropic Messages"),
     ("gemini", "Gemini"),
+    ("ollama", "Ollama"),
+    ("responses", "OpenAI Responses"),
 )
 DIALECT_IDS = tuple(dialect for dialect, _ in DIALECTS)
 PROVIDER_TITLES = {

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import anthropic
+import httpx
+import ollama
 import openai
 from google import genai
 from google.genai import types
@@ -22,6 +24,9 @@ OPENAI_WEATHER_TOOL = {
     "type": "function",
     "function": {"name": "get_weather", "parameters": WEATHER},
 }
+# Ollama's tools have Chat Completions' shape.
+OLLAMA_WEATHER_TOOL = OPENAI_WEATHER_TOOL
+RESPONSES_WEATHER_TOOL = {"type": "function", "name": "get_weather", "parameters": WEATHER}
 ANTHROPIC_WEATHER_TOOL = {"name": "get_weather", "input_schema": WEATHER}
 GEMINI_WEATHER_TOOL = types.Tool(
     function_declarations=[
@@ -40,6 +45,49 @@ PDF_BASE64 = base64.b64encode(PDF).decode()
 def openai_sdk(proxy: Proxy) -> openai.OpenAI:
     # No retries: a cell must see the first answer, not a retried one.
     return openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="sk-client", max_retries=0)
+
+
+def ollama_sdk(
+    proxy: Proxy, headers: dict[str, str] | None = None, seen: list[httpx.Response] | None = None
+) -> ollama.Client:
+    """The `ollama` client; `seen` collects the HTTP responses it got (their headers are
+    not on `ollama.ResponseError`)."""
+    hooks = {"response": [seen.append]} if seen is not None else {}
+    return ollama.Client(host=proxy.url, headers=headers, event_hooks=hooks)
+
+
+def ollama_chat(
+    proxy: Proxy, headers: dict[str, str] | None = None, **request: Any
+) -> ollama.ChatResponse:
+    """One `/api/chat` answer, not streamed."""
+    with ollama_sdk(proxy, headers) as client:
+        return client.chat(**request, stream=False)
+
+
+def ollama_lines(
+    proxy: Proxy, headers: dict[str, str] | None = None, **request: Any
+) -> list[ollama.ChatResponse]:
+    """The lines of one streamed `/api/chat` answer, to its end."""
+    with ollama_sdk(proxy, headers) as client:
+        return list(client.chat(**request, stream=True))
+
+
+def responses_text(response: Any) -> str:
+    """The text of a Responses answer's message items, as `output_text` joins it."""
+    return response.output_text
+
+
+def responses_items(response: Any, kind: str) -> list[Any]:
+    return [item for item in response.output if item.type == kind]
+
+
+def responses_parts(response: Any, kind: str) -> list[Any]:
+    return [
+        part
+        for item in responses_items(response, "message")
+        for part in item.content
+        if part.type == kind
+    ]
 
 
 def anthropic_sdk(proxy: Proxy) -> anthropic.Anthropic:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import anthropic
+import httpx
+import ollama
 import openai
 import pytest
 from google.genai import errors as genai_errors
@@ -16,12 +18,21 @@ from tests.conformance.clients import (
     gemini_finish,
     gemini_sdk,
     gemini_text,
+    ollama_chat,
+    ollama_lines,
+    ollama_sdk,
     openai_sdk,
 )
 from tests.conformance.upstreams import Backend, Proxy, Script
 
 ANSWER = "Hello from the upstream, in several pieces."
-NORMAL_STOP = {"openai": "stop", "anthropic": "end_turn", "gemini": "STOP"}
+NORMAL_STOP = {
+    "openai": "stop",
+    "anthropic": "end_turn",
+    "gemini": "STOP",
+    "ollama": "stop",
+    "responses": "completed",
+}
 
 
 def ask(dialect: str, proxy: Proxy, model: str, prompt: str) -> tuple[str, str | None]:
@@ -38,6 +49,14 @@ def ask(dialect: str, proxy: Proxy, model: str, prompt: str) -> tuple[str, str |
                 model=model, max_tokens=256, messages=[{"role": "user", "content": prompt}]
             )
         return anthropic_text(message), message.stop_reason
+    if dialect == "ollama":
+        reply = ollama_chat(proxy, model=model, messages=[{"role": "user", "content": prompt}])
+        assert reply.done, "the answer is not done"
+        return reply.message.content or "", reply.done_reason
+    if dialect == "responses":
+        with openai_sdk(proxy) as client:
+            response = client.responses.create(model=model, input=prompt)
+        return response.output_text, response.status
     client = gemini_sdk(proxy)
     response = client.models.generate_content(model=model, contents=prompt)
     return gemini_text(response), gemini_finish(response)
@@ -68,6 +87,22 @@ def ask_streamed(
             texts = list(stream.text_stream)
             final = stream.get_final_message()
         return texts, final.stop_reason
+    if dialect == "ollama":
+        texts, finish = [], None
+        for piece in ollama_lines(proxy, model=model, messages=messages):
+            if piece.message.content:
+                texts.append(piece.message.content)
+            finish = piece.done_reason or finish
+        return texts, finish
+    if dialect == "responses":
+        with (
+            openai_sdk(proxy) as client,
+            client.responses.stream(model=model, input=prompt) as streamed,
+        ):
+            texts = [e.delta for e in streamed if e.type == "response.output_text.delta"]
+            final_response = streamed.get_final_response()
+        assert final_response.output_text == "".join(texts)
+        return texts, final_response.status
     texts, finish = [], None
     client = gemini_sdk(proxy)
     for chunk in client.models.generate_content_stream(model=model, contents=prompt):
@@ -129,6 +164,27 @@ def usage_of(dialect: str, proxy: Proxy, model: str, *, stream: bool) -> tuple[i
                 ) as streamed:
                     message = streamed.get_final_message()
         return message.usage.input_tokens, message.usage.output_tokens
+    if dialect == "ollama":
+        if not stream:
+            reply = ollama_chat(proxy, model=model, messages=messages)
+        else:
+            reply = ollama_lines(proxy, model=model, messages=messages)[-1]
+            assert reply.done, "the stream's last line is not done"
+        assert reply.prompt_eval_count is not None and reply.eval_count is not None, (
+            "the answer has no prompt_eval_count / eval_count"
+        )
+        return reply.prompt_eval_count, reply.eval_count
+    if dialect == "responses":
+        with openai_sdk(proxy) as client:
+            if not stream:
+                response = client.responses.create(model=model, input=messages)
+            else:
+                with client.responses.stream(model=model, input=messages) as streamed:
+                    response = streamed.get_final_response()
+        assert response.usage is not None, "the response has no usage"
+        usage = response.usage
+        assert usage.total_tokens == usage.input_tokens + usage.output_tokens, usage
+        return response.usage.input_tokens, response.usage.output_tokens
     client = gemini_sdk(proxy)
     if not stream:
         metadata = client.models.generate_content(
@@ -169,19 +225,30 @@ def test_usage(cell: Cell, dialect: str, backend: Backend) -> None:
 @matrix("count-tokens")
 def test_count_tokens(cell: Cell, dialect: str, backend: Backend) -> None:
     short, long = "Hi", "Hi there, how are you doing on this fine and sunny day?"
-    if dialect == "openai":
-        cell.not_applicable("no token-counting endpoint; usage.prompt_tokens counts the prompt")
+    if dialect in ("openai", "ollama", "responses"):
+        counter = {
+            "openai": "usage.prompt_tokens",
+            "ollama": "prompt_eval_count",
+            "responses": "usage.input_tokens",
+        }[dialect]
+        cell.not_applicable(f"no token-counting endpoint; {counter} counts the prompt")
 
-        def run_openai(proxy: Proxy) -> int:
+        def run_prompt_count(proxy: Proxy) -> int:
             proxy.script(Script(text="ok", usage=(9, 1)))
+            prompt = [{"role": "user", "content": long}]
+            if dialect == "ollama":
+                counted = ollama_chat(proxy, model=backend.model, messages=prompt).prompt_eval_count
+                return counted or 0
             with openai_sdk(proxy) as client:
-                reply = client.chat.completions.create(
-                    model=backend.model, messages=[{"role": "user", "content": long}]
-                )
+                if dialect == "responses":
+                    usage = client.responses.create(model=backend.model, input=prompt).usage
+                    assert usage is not None
+                    return usage.input_tokens
+                reply = client.chat.completions.create(model=backend.model, messages=prompt)
             assert reply.usage is not None
             return reply.usage.prompt_tokens
 
-        assert backend.exchange(run_openai) > 0
+        assert backend.exchange(run_prompt_count) > 0
         return
 
     def count(proxy: Proxy, text: str) -> int:
@@ -209,7 +276,9 @@ def test_count_tokens(cell: Cell, dialect: str, backend: Backend) -> None:
 @matrix("errors-retry-hints")
 def test_errors_with_retry_hints(cell: Cell, dialect: str, backend: Backend) -> None:
     """A 429 with a wait reaches the client as its dialect's rate-limit error, with the
-    wait: `retry-after` for OpenAI and Anthropic, `google.rpc.RetryInfo` for Gemini."""
+    wait: `retry-after` for OpenAI (both APIs), Anthropic and Ollama (whose
+    `ResponseError` has no headers: the client's HTTP response is read),
+    `google.rpc.RetryInfo` for Gemini."""
 
     def run(proxy: Proxy) -> None:
         proxy.script(Script(error=(429, 7)))
@@ -223,6 +292,25 @@ def test_errors_with_retry_hints(cell: Cell, dialect: str, backend: Backend) -> 
                 client.messages.create(model=backend.model, max_tokens=16, messages=messages)
             assert raised.value.response.headers.get("retry-after") == "7"
             assert raised.value.body["error"]["type"] == "rate_limit_error"
+        elif dialect == "ollama":
+            seen: list[httpx.Response] = []
+            with (
+                ollama_sdk(proxy, seen=seen) as client,
+                pytest.raises(ollama.ResponseError) as answered,
+            ):
+                client.chat(model=backend.model, messages=messages, stream=False)
+            assert answered.value.status_code == 429
+            assert answered.value.error, "the error has no message"
+            # ollama.ResponseError keeps no headers; the client's HTTP response has them.
+            assert [r.headers.get("retry-after") for r in seen] == ["7"]
+        elif dialect == "responses":
+            with openai_sdk(proxy) as client, pytest.raises(openai.APIStatusError) as status:
+                client.responses.create(model=backend.model, input=messages)
+            assert status.value.status_code == 429
+            assert isinstance(status.value, openai.RateLimitError)
+            assert isinstance(status.value.body, dict)
+            assert status.value.body.get("type") == "rate_limit_error", status.value.body
+            assert status.value.response.headers.get("retry-after") == "7"
         else:
             client = gemini_sdk(proxy)
             with pytest.raises(genai_errors.ClientError) as failed:

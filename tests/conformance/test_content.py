@@ -23,7 +23,11 @@ from tests.conformance.clients import (
     gemini_parts,
     gemini_sdk,
     gemini_text,
+    ollama_chat,
+    ollama_lines,
     openai_sdk,
+    responses_items,
+    responses_parts,
 )
 from tests.conformance.upstreams import CHOSEN_LOGPROB, Backend, Proxy, Script
 from tests.support import png_data_url
@@ -66,6 +70,31 @@ def ask_with_part(dialect: str, proxy: Proxy, model: str, kind: str) -> str:
                 ],
             )
         return anthropic_text(message)
+    if dialect == "ollama":
+        assert kind == "image", "Ollama messages carry images only"
+        reply = ollama_chat(
+            proxy,
+            model=model,
+            messages=[{"role": "user", "content": "What is this?", "images": [PNG_BASE64]}],
+        )
+        return reply.message.content or ""
+    if dialect == "responses":
+        if kind == "image":
+            part = {"type": "input_image", "image_url": PNG_URL, "detail": "auto"}
+        else:
+            data = f"data:application/pdf;base64,{PDF_BASE64}"
+            part = {"type": "input_file", "filename": "page.pdf", "file_data": data}
+        with openai_sdk(proxy) as client:
+            response = client.responses.create(
+                model=model,
+                input=[
+                    {
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "What is this?"}, part],
+                    }
+                ],
+            )
+        return response.output_text
     raw, media = (
         (base64.b64decode(PNG_BASE64), "image/png") if kind == "image" else (PDF, "application/pdf")
     )
@@ -105,6 +134,24 @@ def test_images(cell: Cell, dialect: str, backend: Backend) -> None:
 
 @matrix("documents")
 def test_documents(cell: Cell, dialect: str, backend: Backend) -> None:
+    if dialect == "ollama":
+        cell.not_applicable("Ollama messages hold text and images only")
+
+        def run_ollama(proxy: Proxy) -> str:
+            # The document's text is all an Ollama client can send: it arrives as text.
+            proxy.script(Script(text="I see it."))
+            reply = ollama_chat(
+                proxy,
+                model=backend.model,
+                messages=[{"role": "user", "content": "What is this? Page one."}],
+            )
+            body = proxy.upstream_body()
+            if body is not None:
+                assert body_mentions(body, "Page one."), "the text did not reach the upstream"
+            return reply.message.content or ""
+
+        assert backend.exchange(run_ollama) == "I see it."
+        return
     _attachment(cell, dialect, backend, "document")
 
 
@@ -115,13 +162,14 @@ REASONING = "The user wants a greeting; one short line will do."
 def test_reasoning_with_signatures(cell: Cell, dialect: str, backend: Backend) -> None:
     """Reasoning reaches the client, streamed and not alike, with the upstream's
     signature where the dialect has one (Anthropic's `signature`, Gemini's
-    `thoughtSignature`)."""
+    `thoughtSignature`, the Responses API's `encrypted_content`, only when `include`
+    asks for it)."""
     signed = backend.name in ("mock", "chatgpt")
     script = Script(reasoning=REASONING, text="Hello.")
     prompt = [{"role": "user", "content": "Greet me"}]
 
     def run(proxy: Proxy) -> tuple[Any, Any]:
-        proxy.script(script, times=2)
+        proxy.script(script, times=3 if dialect == "responses" else 2)
         if dialect == "openai":
             with openai_sdk(proxy) as client:
                 create = client.chat.completions.create
@@ -148,6 +196,35 @@ def test_reasoning_with_signatures(cell: Cell, dialect: str, backend: Backend) -
                 with client.messages.stream(**options) as streamed:
                     final = streamed.get_final_message()
             return [b.model_dump() for b in whole.content], [b.model_dump() for b in final.content]
+        if dialect == "ollama":
+            reply = ollama_chat(proxy, model=backend.model, messages=prompt, think=True)
+            lines = ollama_lines(proxy, model=backend.model, messages=prompt, think=True)
+            assert reply.message.content == "Hello.", f"content: {reply.message.content!r}"
+            return reply.message.thinking, "".join(line.message.thinking or "" for line in lines)
+        if dialect == "responses":
+            options = {
+                "model": backend.model,
+                "input": prompt,
+                "reasoning": {"effort": "low", "summary": "auto"},
+                "include": ["reasoning.encrypted_content"],
+            }
+            with openai_sdk(proxy) as client:
+                whole = client.responses.create(**options)
+                plain = client.responses.create(**{**options, "include": []})
+                with client.responses.stream(**options) as streamed:
+                    summary_deltas = "".join(
+                        event.delta
+                        for event in streamed
+                        if event.type == "response.reasoning_summary_text.delta"
+                    )
+                    final = streamed.get_final_response()
+            assert summary_deltas == REASONING, f"streamed summary: {summary_deltas!r}"
+            unasked = [i for i in responses_items(plain, "reasoning") if i.encrypted_content]
+            assert not unasked, "encrypted_content came without include"
+            return (
+                [i.model_dump() for i in responses_items(whole, "reasoning")],
+                [i.model_dump() for i in responses_items(final, "reasoning")],
+            )
         client = gemini_sdk(proxy)
         config = gemini_config(thinking_config=types.ThinkingConfig(include_thoughts=True))
         try:
@@ -175,7 +252,20 @@ def test_reasoning_with_signatures(cell: Cell, dialect: str, backend: Backend) -
         cell.not_applicable("no signature field; reasoning_content carries the text")
         assert whole == streamed == REASONING
         return
-    if dialect == "anthropic":
+    if dialect == "ollama":
+        cell.not_applicable("Ollama's thinking field has no signature")
+        assert whole == streamed == REASONING, f"thinking: {whole!r}, streamed {streamed!r}"
+        return
+    if dialect == "responses":
+        for items in (whole, streamed):
+            summaries = ["".join(s["text"] for s in i["summary"]) for i in items]
+            assert summaries == [REASONING], f"reasoning summaries: {summaries}"
+        signatures = [i.get("encrypted_content") for i in whole]
+        streamed_signatures = [i.get("encrypted_content") for i in streamed]
+        assert signatures == streamed_signatures, (
+            "the streamed encrypted_content differs from the whole one"
+        )
+    elif dialect == "anthropic":
         assert whole == streamed, "the streamed message differs from the whole one"
         thinking = [b for b in whole if b["type"] == "thinking"]
         assert [b["thinking"] for b in thinking] == [REASONING]
@@ -199,6 +289,8 @@ REFUSAL = "I can't help with that request."
 def test_refusals(cell: Cell, dialect: str, backend: Backend) -> None:
     """The upstream refuses; the client sees its dialect's refusal, streamed and not."""
     prompt = [{"role": "user", "content": "Do the forbidden thing"}]
+    if dialect == "ollama":
+        cell.not_applicable("Ollama has no refusal field; the refusal is the content")
 
     def run(proxy: Proxy) -> None:
         proxy.script(Script(refusal=REFUSAL), times=2)
@@ -226,6 +318,25 @@ def test_refusals(cell: Cell, dialect: str, backend: Backend) -> None:
                     final = streamed.get_final_message()
             for message in (whole, final):
                 assert (message.stop_reason, anthropic_text(message)) == ("refusal", REFUSAL)
+        elif dialect == "ollama":
+            reply = ollama_chat(proxy, model=backend.model, messages=prompt)
+            lines = ollama_lines(proxy, model=backend.model, messages=prompt)
+            assert (reply.message.content, reply.done_reason) == (REFUSAL, "stop")
+            streamed = "".join(line.message.content or "" for line in lines)
+            assert (streamed, lines[-1].done_reason) == (REFUSAL, "stop")
+        elif dialect == "responses":
+            with openai_sdk(proxy) as client:
+                whole = client.responses.create(model=backend.model, input=prompt)
+                with client.responses.stream(model=backend.model, input=prompt) as streamed:
+                    deltas = "".join(
+                        e.delta for e in streamed if e.type == "response.refusal.delta"
+                    )
+                    final = streamed.get_final_response()
+            assert deltas == REFUSAL, f"streamed refusal deltas: {deltas!r}"
+            for response in (whole, final):
+                refusals = [p.refusal for p in responses_parts(response, "refusal")]
+                assert refusals == [REFUSAL], f"refusal parts: {refusals}"
+                assert not response.output_text
         else:
             client = gemini_sdk(proxy)
             whole = client.models.generate_content(model=backend.model, contents="forbidden")
@@ -274,6 +385,16 @@ def test_structured_output(cell: Cell, dialect: str, backend: Backend) -> None:
                     },
                 )
             text = anthropic_text(message)
+        elif dialect == "ollama":
+            reply = ollama_chat(proxy, model=backend.model, messages=prompt, format=SCHEMA)
+            text = reply.message.content or ""
+        elif dialect == "responses":
+            fmt = {"type": "json_schema", "name": "weather", "schema": SCHEMA, "strict": True}
+            with openai_sdk(proxy) as client:
+                response = client.responses.create(
+                    model=backend.model, input=prompt, text={"format": fmt}
+                )
+            text = response.output_text
         else:
             client = gemini_sdk(proxy)
             config = gemini_config(
@@ -349,6 +470,40 @@ def test_logprobs(cell: Cell, dialect: str, backend: Backend) -> None:
                         if choice.logprobs is not None
                         for token in choice.logprobs.content or []
                     ]
+            elif dialect == "ollama":
+                ask: dict[str, Any] = {
+                    "model": backend.model,
+                    "messages": [{"role": "user", "content": "Weather?"}],
+                    "logprobs": True,
+                    "top_logprobs": 2,
+                }
+                whole = list(ollama_chat(proxy, tap.headers, **ask).logprobs or [])
+                streamed = [
+                    token
+                    for line in ollama_lines(proxy, tap.headers, **ask)
+                    for token in line.logprobs or []
+                ]
+            elif dialect == "responses":
+                with openai_sdk(proxy) as client:
+                    asked: dict[str, Any] = {
+                        "model": backend.model,
+                        "input": "Weather?",
+                        "include": ["message.output_text.logprobs"],
+                        "top_logprobs": 2,
+                        "extra_headers": tap.headers,
+                    }
+                    whole = [
+                        t
+                        for p in responses_parts(client.responses.create(**asked), "output_text")
+                        for t in p.logprobs or []
+                    ]
+                    with client.responses.stream(**asked) as events:
+                        streamed = [
+                            t
+                            for e in events
+                            if e.type == "response.output_text.done"
+                            for t in e.logprobs or []
+                        ]
             else:
                 client = gemini_sdk(proxy)
                 config = gemini_config(tap.headers, response_logprobs=True, logprobs=2)
@@ -402,6 +557,22 @@ def test_stop_sequences(cell: Cell, dialect: str, backend: Backend) -> None:
     """The client's stop sequence reaches the upstream; the one that matched reaches
     the client where its dialect says it (Anthropic's `stop_sequence`)."""
     script = Script(text="alpha beta ", stop_sequence="END")
+    if dialect == "responses":
+        cell.not_applicable("the Responses API has no stop sequences")
+
+        def run_responses(proxy: Proxy) -> tuple[str, str]:
+            # What a Responses client can do: read the text to its end.
+            proxy.script(Script(text="alpha beta "))
+            with openai_sdk(proxy) as client:
+                response = client.responses.create(model=backend.model, input="Say alpha beta")
+            body = proxy.upstream_body()
+            if body is not None:
+                assert "stop" not in body, f"a stop reached the upstream: {body.get('stop')!r}"
+            return response.output_text, response.status
+
+        text, status = backend.exchange(run_responses)
+        assert (text, status) == ("alpha beta ", "completed")
+        return
     if backend.name == "chatgpt":
         cell.dropped("the Responses API has no stop sequences")
 
@@ -436,6 +607,15 @@ def test_stop_sequences(cell: Cell, dialect: str, backend: Backend) -> None:
                     message.stop_reason,
                     message.stop_sequence,
                 )
+            elif dialect == "ollama":
+                reply = ollama_chat(
+                    proxy,
+                    tap.headers,
+                    model=backend.model,
+                    messages=prompt,
+                    options={"stop": ["END"]},
+                )
+                text, finish = reply.message.content or "", reply.done_reason
             else:
                 client = gemini_sdk(proxy)
                 response = client.models.generate_content(
@@ -457,4 +637,4 @@ def test_stop_sequences(cell: Cell, dialect: str, backend: Backend) -> None:
     if dialect == "anthropic":
         assert (finish, matched) == ("stop_sequence", "END")
     else:
-        assert finish == {"openai": "stop", "gemini": "STOP"}[dialect]
+        assert finish == {"openai": "stop", "gemini": "STOP", "ollama": "stop"}[dialect]

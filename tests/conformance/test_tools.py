@@ -11,7 +11,9 @@ from tests.conformance.cells import Cell, matrix
 from tests.conformance.clients import (
     ANTHROPIC_WEATHER_TOOL,
     GEMINI_WEATHER_TOOL,
+    OLLAMA_WEATHER_TOOL,
     OPENAI_WEATHER_TOOL,
+    RESPONSES_WEATHER_TOOL,
     anthropic_sdk,
     anthropic_text,
     gemini_config,
@@ -19,12 +21,16 @@ from tests.conformance.clients import (
     gemini_parts,
     gemini_sdk,
     gemini_text,
+    ollama_chat,
+    ollama_lines,
     openai_sdk,
+    responses_items,
 )
 from tests.conformance.upstreams import Backend, Call, Proxy, Script
 
 QUESTION = "What is the weather in Paris and Tokyo?"
-# (id, name, arguments) of each call as the client got it; Gemini's ids may be None.
+# (id, name, arguments) of each call as the client got it; Gemini's ids may be None,
+# Ollama's always are (its tool calls have no id).
 Received = list[tuple[str | None, str, dict[str, Any]]]
 
 
@@ -74,6 +80,30 @@ def calls_of(
                 message = client.messages.create(**options)
         uses = [b for b in message.content if b.type == "tool_use"]
         return [(b.id, b.name, dict(b.input)) for b in uses], message.stop_reason
+    if dialect == "ollama":
+        request = {
+            "model": model,
+            "messages": [{"role": "user", "content": QUESTION}],
+            "tools": [OLLAMA_WEATHER_TOOL],
+        }
+        replies = ollama_lines(proxy, **request) if stream else [ollama_chat(proxy, **request)]
+        received = []
+        for reply in replies:
+            for tool_call in reply.message.tool_calls or []:
+                arguments = tool_call.function.arguments
+                assert isinstance(arguments, dict), f"arguments are not an object: {arguments!r}"
+                received.append((None, tool_call.function.name, dict(arguments)))
+        return received, replies[-1].done_reason
+    if dialect == "responses":
+        with openai_sdk(proxy) as client:
+            options = {"model": model, "input": QUESTION, "tools": [RESPONSES_WEATHER_TOOL]}
+            if stream:
+                with client.responses.stream(**options) as streamed:
+                    response = streamed.get_final_response()
+            else:
+                response = client.responses.create(**options)
+        items = responses_items(response, "function_call")
+        return [(i.call_id, i.name, json.loads(i.arguments)) for i in items], response.status
     client = gemini_sdk(proxy)
     config = gemini_config(tools=[GEMINI_WEATHER_TOOL])
     if stream:
@@ -93,7 +123,13 @@ def calls_of(
     return received, finish
 
 
-TOOL_STOP = {"openai": "tool_calls", "anthropic": "tool_use", "gemini": "STOP"}
+TOOL_STOP = {
+    "openai": "tool_calls",
+    "anthropic": "tool_use",
+    "gemini": "STOP",
+    "ollama": "stop",
+    "responses": "completed",
+}
 
 
 def answer_tool_result(dialect: str, proxy: Proxy, model: str, call_id: str | None) -> str:
@@ -135,6 +171,42 @@ def answer_tool_result(dialect: str, proxy: Proxy, model: str, call_id: str | No
                 ],
             )
         return anthropic_text(message)
+    if dialect == "ollama":
+        # Ollama's history has no call ids: the result names its tool.
+        reply = ollama_chat(
+            proxy,
+            model=model,
+            tools=[OLLAMA_WEATHER_TOOL],
+            messages=[
+                {"role": "user", "content": QUESTION},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+                    ],
+                },
+                {"role": "tool", "tool_name": "get_weather", "content": result},
+            ],
+        )
+        return reply.message.content or ""
+    if dialect == "responses":
+        with openai_sdk(proxy) as client:
+            response = client.responses.create(
+                model=model,
+                tools=[RESPONSES_WEATHER_TOOL],
+                input=[
+                    {"role": "user", "content": QUESTION},
+                    {
+                        "type": "function_call",
+                        "call_id": call_id,
+                        "name": "get_weather",
+                        "arguments": '{"city": "Paris"}',
+                    },
+                    {"type": "function_call_output", "call_id": call_id, "output": result},
+                ],
+            )
+        return response.output_text
     client = gemini_sdk(proxy)
     contents = [
         types.Content(role="user", parts=[types.Part(text=QUESTION)]),
@@ -165,6 +237,24 @@ def answer_tool_result(dialect: str, proxy: Proxy, model: str, call_id: str | No
     return gemini_text(response)
 
 
+def _result_pairs_with_call(body: dict[str, Any]) -> bool:
+    """Whether the upstream's history has the result under the id of the call it answers
+    (Chat Completions' `tool_call_id`, the Responses API's `call_id`)."""
+    if "messages" in body:
+        calls = [
+            c["id"]
+            for m in body["messages"]
+            if m.get("role") == "assistant"
+            for c in m.get("tool_calls") or []
+        ]
+        results = [m.get("tool_call_id") for m in body["messages"] if m.get("role") == "tool"]
+    else:
+        items = [i for i in body.get("input", []) if isinstance(i, dict)]
+        calls = [i["call_id"] for i in items if i.get("type") == "function_call"]
+        results = [i.get("call_id") for i in items if i.get("type") == "function_call_output"]
+    return len(calls) == 1 and results == calls
+
+
 @matrix("tools")
 def test_tools(cell: Cell, dialect: str, backend: Backend) -> None:
     """A call arrives with its name, arguments and id; its result gets the next answer."""
@@ -175,11 +265,15 @@ def test_tools(cell: Cell, dialect: str, backend: Backend) -> None:
         received, finish = calls_of(dialect, proxy, backend.model, stream=False)
         call_id = received[0][0] if received else None
         proxy.script(Script(text="It is 21 C in Paris."))
-        return received, finish, answer_tool_result(dialect, proxy, backend.model, call_id)
+        answer = answer_tool_result(dialect, proxy, backend.model, call_id)
+        body = proxy.upstream_body()
+        if body is not None:
+            assert _result_pairs_with_call(body), "the tool result is not paired with its call"
+        return received, finish, answer
 
     received, finish, answer = backend.exchange(run)
     assert [(name, args) for _, name, args in received] == [("get_weather", {"city": "Paris"})]
-    if dialect != "gemini":
+    if dialect not in ("gemini", "ollama"):
         # The mock names its own calls; every other upstream's id must reach the client.
         assert received[0][0] == ("call_up_1" if backend.name != "mock" else received[0][0])
         assert received[0][0], "the call has no id"
@@ -202,7 +296,7 @@ def test_parallel_tools(cell: Cell, dialect: str, backend: Backend) -> None:
 
     for received in backend.exchange(run):
         assert [args for _, _, args in received] == [{"city": "Paris"}, {"city": "Tokyo"}]
-        if dialect != "gemini" and backend.name != "mock":
+        if dialect not in ("gemini", "ollama") and backend.name != "mock":
             assert [i for i, _, _ in received] == ["call_a", "call_b"]
 
 
@@ -249,6 +343,35 @@ def test_streamed_tool_arguments(cell: Cell, dialect: str, backend: Backend) -> 
             uses = [b for b in message.content if b.type == "tool_use"]
             assert len(uses) == 1
             return [f for f in fragments if f], dict(uses[0].input)
+        if dialect == "ollama":
+            lines = ollama_lines(
+                proxy,
+                **options,
+                messages=[{"role": "user", "content": QUESTION}],
+                tools=[OLLAMA_WEATHER_TOOL],
+            )
+            carrying = [line for line in lines if line.message.tool_calls]
+            assert len(carrying) == 1, f"{len(carrying)} lines carry the one call"
+            calls = carrying[0].message.tool_calls or []
+            assert len(calls) == 1 and isinstance(calls[0].function.arguments, dict)
+            return ["whole"], dict(calls[0].function.arguments)
+        if dialect == "responses":
+            with (
+                openai_sdk(proxy) as client,
+                client.responses.stream(
+                    **options, input=QUESTION, tools=[RESPONSES_WEATHER_TOOL]
+                ) as streamed,
+            ):
+                fragments = [
+                    event.delta
+                    for event in streamed
+                    if event.type == "response.function_call_arguments.delta"
+                ]
+                response = streamed.get_final_response()
+            items = responses_items(response, "function_call")
+            assert len(items) == 1
+            assert "".join(fragments) == items[0].arguments
+            return [f for f in fragments if f], json.loads(items[0].arguments)
         client = gemini_sdk(proxy)
         whole = []
         for chunk in client.models.generate_content_stream(
@@ -262,6 +385,8 @@ def test_streamed_tool_arguments(cell: Cell, dialect: str, backend: Backend) -> 
     assert received == arguments
     if dialect == "gemini":
         cell.not_applicable("Gemini streams each function call whole, in one chunk")
+    elif dialect == "ollama":
+        cell.not_applicable("Ollama streams each tool call whole, in one line")
     else:
         assert len(fragments) > 1, f"the arguments came in {len(fragments)} piece(s)"
 
@@ -278,6 +403,8 @@ def test_tool_calls_without_ids(cell: Cell, dialect: str, backend: Backend) -> N
         cell.not_applicable("the mock names every call it makes")
     elif backend.name == "chatgpt":
         cell.not_applicable("the Responses API always sends call_id")
+    elif dialect == "ollama":
+        cell.not_applicable("Ollama's tool calls have no ids; both calls arrive")
 
     def run(proxy: Proxy) -> tuple[Received, Received]:
         proxy.script(Script(calls=calls), times=2)
@@ -289,6 +416,6 @@ def test_tool_calls_without_ids(cell: Cell, dialect: str, backend: Backend) -> N
         assert [args for _, _, args in received] == [{"city": "Paris"}, {"city": "Tokyo"}], (
             f"calls received: {[name for _, name, _ in received]}"
         )
-        if dialect != "gemini":
+        if dialect not in ("gemini", "ollama"):
             ids = [call_id for call_id, _, _ in received]
             assert all(ids) and len(set(ids)) == 2, f"call ids: {ids}"
