@@ -59,12 +59,14 @@ class HintedProvider(RecordingProvider):
 
 
 def test_usage_and_token_on_a_provider_without_them_say_so_in_the_callers_dialect(
-    server,
+    start_server,
 ) -> None:
-    usage = httpx.get(f"{server.url}/usage")
+    server = start_server(api_key="seam-key-123456")
+    key = {"authorization": "Bearer seam-key-123456"}
+    usage = httpx.get(f"{server.url}/usage", headers=key)
     assert usage.status_code == 404
     assert "the mock provider has no usage to report" in usage.json()["error"]["message"]
-    claude = httpx.get(f"{server.url}/usage", headers={"anthropic-version": "2023-06-01"})
+    claude = httpx.get(f"{server.url}/usage", headers={**key, "anthropic-version": "2023-06-01"})
     assert claude.status_code == 404
     assert claude.json()["type"] == "error"
     assert claude.json()["error"]["type"] == "not_found_error"

@@ -38,7 +38,9 @@ def _lacks(provider: Provider, what: str) -> ProxyError:
 
 @blueprint.get("/usage")
 async def usage() -> Response:
-    """The quota of the provider's account (what copilot-api users know as /usage)."""
+    """The quota of the provider's account (what copilot-api users know as /usage).
+    Served only by a proxy protected with --api-key: it tells about the user's account."""
+    _only_with_key("/usage")
     provider = _provider()
     if not isinstance(provider, ReportsUsage):
         raise _lacks(provider, "usage to report")
@@ -50,11 +52,7 @@ async def token() -> Response:
     """The provider's current upstream token, for tools that call the upstream
     themselves. Served only by a proxy protected with --api-key: otherwise anyone who
     can reach it could take it."""
-    if server_state().settings.api_key is None:
-        raise ProxyError(
-            "GET /token is only served when the proxy is started with --api-key",
-            kind="permission",
-        )
+    _only_with_key("/token")
     provider = _provider()
     if not isinstance(provider, IssuesClientToken):
         raise _lacks(provider, "token to hand out")
@@ -66,3 +64,11 @@ async def token() -> Response:
 async def root() -> Response:
     # Some clients (Claude Code) probe the base URL before their first request.
     return json_response({"status": "ok", "name": "chatmock-lab"})
+
+
+def _only_with_key(path: str) -> None:
+    if server_state().settings.api_key is None:
+        raise ProxyError(
+            f"GET {path} is only served when the proxy is started with --api-key",
+            kind="permission",
+        )

@@ -185,13 +185,14 @@ def test_usage_and_token_routes(github, tmp_path, start_server) -> None:
     }
     github.store_login(tmp_path)
     open_proxy = start_server(provider_name="copilot", env=env)
-    usage = httpx.get(f"{open_proxy.url}/usage").json()
-    assert usage["quota_snapshots"]["premium_interactions"]["remaining"] == 253
-    refused = httpx.get(f"{open_proxy.url}/token")
-    assert refused.status_code == 403 and "--api-key" in refused.json()["error"]["message"]
+    for path in ("/usage", "/token"):
+        refused = httpx.get(f"{open_proxy.url}{path}")
+        assert refused.status_code == 403 and "--api-key" in refused.json()["error"]["message"]
 
     key = "proxy-key-for-this-test"
     guarded = start_server(provider_name="copilot", env=env, api_key=key)
+    usage = httpx.get(f"{guarded.url}/usage", headers={"authorization": f"Bearer {key}"}).json()
+    assert usage["quota_snapshots"]["premium_interactions"]["remaining"] == 253
     assert httpx.get(f"{guarded.url}/token").status_code == 401
     token = httpx.get(f"{guarded.url}/token", headers={"authorization": f"Bearer {key}"}).json()
     assert token["token"] == github.issued_copilot_tokens[-1]
