@@ -6,11 +6,20 @@ interleave; a call is complete at its `ToolCallEnd` (or when the stream ends).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from chatmock_lab.core.events import ToolCallDelta, ToolCallStart
 from chatmock_lab.core.request import ToolCallPart
 from chatmock_lab.core.tools import parse_arguments
+
+
+def stable_call_id(seed: str) -> str:
+    """A call id made from `seed`, for calls that come without one (Gemini and Ollama
+    histories, upstreams that send none): the same seed always gives the same id, so the
+    same conversation or replayed stream gives the same request and answer. 29
+    characters: within the 40 that OpenAI-compatible upstreams accept."""
+    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
 @dataclass(slots=True)

@@ -8,7 +8,6 @@ it does not hold. Gemini CLI's nested lists of parts are flattened.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from chatmock_lab.core import (
     ToolResultPart,
     client_turn,
 )
+from chatmock_lab.core.calls import stable_call_id
 from chatmock_lab.dialects.fields import (
     describe,
     expect,
@@ -47,7 +47,7 @@ class _History:
     issued: set[str] = field(default_factory=set)
 
     def call_id(self, given: str | None, name: str, where: str) -> str:
-        call_id = given or _generated_id(f"{where}:{name}")
+        call_id = given or stable_call_id(f"{where}:{name}")
         self.issued.add(call_id)
         self.pending.setdefault(name, deque()).append(call_id)
         return call_id
@@ -62,7 +62,7 @@ class _History:
         elif queue:
             call_id = queue.popleft()
         else:
-            call_id = _generated_id(f"{where}:{name}:orphan")
+            call_id = stable_call_id(f"{where}:{name}:orphan")
         self.answered.add(call_id)
         return call_id
 
@@ -103,12 +103,6 @@ def note_unread(
 ) -> None:
     """`fields.note_unread` by camelCase name (Gemini takes snake_case spellings too)."""
     _note_unread(obj, path, read, not_carried, dropped, name_of=camel_name)
-
-
-def _generated_id(seed: str) -> str:
-    # Deterministic, so the same history always gives the same ids (and the same answer).
-    # 29 characters: within the 40 that OpenAI-compatible upstreams accept.
-    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
 def parse_contents(contents: list[Any], dropped: list[str]) -> list[Message]:

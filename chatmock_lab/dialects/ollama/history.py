@@ -9,7 +9,6 @@ oldest unanswered call.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ from chatmock_lab.core import (
     ToolCallPart,
     ToolResultPart,
 )
+from chatmock_lab.core.calls import stable_call_id
 from chatmock_lab.dialects.fields import (
     expect,
     expect_object,
@@ -43,11 +43,6 @@ _CALL_READ = frozenset({"id", "type", "function"})
 _FUNCTION_READ = frozenset({"index", "name", "arguments"})
 
 
-def generated_id(seed: str) -> str:
-    # 29 characters: within the 40 that OpenAI-compatible upstreams accept.
-    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-
-
 @dataclass(slots=True)
 class _Calls:
     """Calls not answered yet, oldest first, as (id, name)."""
@@ -65,7 +60,7 @@ class _Calls:
             ):
                 del self.pending[i]
                 return call_id, call_name
-        return given or generated_id(f"{where}:{name}:orphan"), name
+        return given or stable_call_id(f"{where}:{name}:orphan"), name
 
 
 def parse_messages(raw: list[Any], dropped: list[str]) -> tuple[list[TextPart], list[Message]]:
@@ -139,7 +134,7 @@ def _assistant(
         arguments = (
             {} if arguments is None else expect(arguments, dict, join(function_path, "arguments"))
         )
-        call_id = optional(call, "id", str, call_path) or generated_id(f"{call_path}:{name}")
+        call_id = optional(call, "id", str, call_path) or stable_call_id(f"{call_path}:{name}")
         calls.issue(call_id, name)
         parts.append(ToolCallPart(id=call_id, name=name, arguments=arguments))
     return Message(role="assistant", parts=parts)

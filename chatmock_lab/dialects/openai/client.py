@@ -10,7 +10,6 @@ codes). One renderer (`_chat_body`) is behind both `render_request` and
 from __future__ import annotations
 
 import copy
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ from chatmock_lab.core import (
     ToolResultPart,
     arguments_json,
 )
+from chatmock_lab.core.calls import stable_call_id
 from chatmock_lab.core.errors import kind_for_error_object
 from chatmock_lab.core.notes import note_cache_hint
 from chatmock_lab.core.reasoning import effort_for
@@ -471,7 +471,7 @@ class UpstreamChatStream:
             index = self._next_index
             self._next_index += 1
             # Made from the chunk's id, so that a replayed stream answers the same ids.
-            call_id = call_id or _generated_call_id(self._chunk_id, index)
+            call_id = call_id or stable_call_id(f"{self._chunk_id or uuid.uuid4().hex}:{index}")
             self._calls[key] = _UpstreamCall(index, call_id, named=bool(name))
             self._open.append(index)
             events.append(ToolCallStart(index=index, id=call_id, name=name))
@@ -512,11 +512,6 @@ class _UpstreamCall:
     id: str
     # Whether the call's function name has come (a second name without an id is a new call).
     named: bool
-
-
-def _generated_call_id(chunk_id: str, index: int) -> str:
-    digest = hashlib.sha256(f"{chunk_id or uuid.uuid4().hex}:{index}".encode()).hexdigest()
-    return f"call_{digest[:24]}"
 
 
 def _int_or(value: Any, default: int) -> int:
