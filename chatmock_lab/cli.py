@@ -60,6 +60,20 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="deepest JSON nesting accepted in a request body; default 100",
     )
+    for option, name, what, default in (
+        ("--max-messages", "max_messages", "messages (or inputs) in one request", "10000"),
+        ("--max-parts", "max_parts", "content parts in one message", "10000"),
+        ("--max-tools", "max_tools", "tools in one request", "1000"),
+        ("--max-list-items", "max_list_items", "entries in any other list", "100000"),
+        ("--max-string-chars", "max_string_chars", "characters in one string", "10485760"),
+    ):
+        flag(option, name, type=int, help=f"most {what} accepted; default {default}")
+    flag(
+        "--body-timeout",
+        "body_timeout",
+        type=float,
+        help="seconds a client may take to send its request body (then a 408); default 30",
+    )
     flag(
         "--keepalive-seconds",
         "keepalive_seconds",

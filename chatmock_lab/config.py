@@ -31,6 +31,14 @@ class Settings:
     max_body_bytes: int = 20 * 1024 * 1024
     # Deepest JSON nesting accepted in a request body (a 400 beyond).
     max_json_depth: int = 100
+    # What one body may hold (a 400 beyond); see dialects/json_body.py's BodyLimits.
+    max_messages: int = 10_000
+    max_parts: int = 10_000
+    max_tools: int = 1_000
+    max_list_items: int = 100_000
+    max_string_chars: int = 10_485_760
+    # Seconds a client may take to send its request body (a 408 beyond).
+    body_timeout: float = 30.0
     mock_chunk_chars: int = 8
     mock_delay_ms: float = 0.0
     scenario: Path | None = None
@@ -89,6 +97,17 @@ class Settings:
             raise ConfigError(
                 f"max_json_depth: must be between 2 and 10000, got {self.max_json_depth}"
             )
+        for name in (
+            "max_messages",
+            "max_parts",
+            "max_tools",
+            "max_list_items",
+            "max_string_chars",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.body_timeout <= 0:
+            raise ConfigError(f"body_timeout: must be positive, got {self.body_timeout}")
         if self.mock_chunk_chars < 1:
             raise ConfigError(f"mock_chunk_chars: must be at least 1, got {self.mock_chunk_chars}")
         if self.keepalive_seconds < 0:
@@ -150,6 +169,12 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "verbose": ("CHATMOCK_VERBOSE", _parse_bool),
     "max_body_bytes": ("CHATMOCK_MAX_BODY_BYTES", _parse_int),
     "max_json_depth": ("CHATMOCK_MAX_JSON_DEPTH", _parse_int),
+    "max_messages": ("CHATMOCK_MAX_MESSAGES", _parse_int),
+    "max_parts": ("CHATMOCK_MAX_PARTS", _parse_int),
+    "max_tools": ("CHATMOCK_MAX_TOOLS", _parse_int),
+    "max_list_items": ("CHATMOCK_MAX_LIST_ITEMS", _parse_int),
+    "max_string_chars": ("CHATMOCK_MAX_STRING_CHARS", _parse_int),
+    "body_timeout": ("CHATMOCK_BODY_TIMEOUT", _parse_float),
     "mock_chunk_chars": ("CHATMOCK_MOCK_CHUNK_CHARS", _parse_int),
     "mock_delay_ms": ("CHATMOCK_MOCK_DELAY_MS", _parse_float),
     "scenario": ("CHATMOCK_SCENARIO", Path),

@@ -53,6 +53,11 @@ class Gate:
     def waiting(self) -> int:
         return sum(1 for w in self._waiters if not w.done())
 
+    @property
+    def full(self) -> bool:
+        """Whether a caller now would have to wait in line."""
+        return self.in_use >= self.max_concurrency or self.waiting > 0
+
     def _take(self) -> Permit:
         self.in_use += 1
         self.peak = max(self.peak, self.in_use)

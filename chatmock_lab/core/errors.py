@@ -134,6 +134,21 @@ class ChatmockError(Exception):
     """The root of every error chatmock-lab raises on purpose."""
 
 
+# A message quoting a client's bad value (or a field name) stays this short, whatever
+# the size of the value: a 1 MB wrong value must not come back as a 1 MB error.
+MAX_MESSAGE_CHARS = 1_000
+MAX_PARAM_CHARS = 200
+
+
+def _shortened(text: str, limit: int) -> str:
+    """`text`, or its beginning and end (where the field and the expectation are) with
+    the middle left out and counted."""
+    if len(text) <= limit:
+        return text
+    head, tail = (limit * 3) // 5, limit // 5
+    return f"{text[:head]}... ({len(text) - head - tail} characters left out) ...{text[-tail:]}"
+
+
 class ProxyError(ChatmockError):
     """An error with an HTTP status, a kind, and optionally the request field at fault."""
 
@@ -147,13 +162,14 @@ class ProxyError(ChatmockError):
         code: str | None = None,
         retry_after: float | None = None,
     ) -> None:
+        message = _shortened(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         if kind is None and status is None:
             kind = "api_error"
         self.message = message
         self.kind: ErrorKind = kind if kind is not None else kind_for_status(status or 500)
         self.status = status if status is not None else _STATUS_FOR_KIND[self.kind]
-        self.param = param
+        self.param = None if param is None else _shortened(param, MAX_PARAM_CHARS)
         self.code = code
         self.retry_after = retry_after
 

@@ -7,6 +7,14 @@ encode), nesting deeper than any real request (a recursion error further on),
 `NaN`/`Infinity` (not JSON, though Python's decoder takes them), and numbers no
 upstream takes (integers beyond 64 bits, floats that overflow). Each is a 400 naming
 the field, in the caller's dialect.
+
+The same pass bounds the work one request can cause (`BodyLimits`): how many messages,
+content parts, tools and other list entries it holds, and how long one string is, each
+configurable, so that no small-enough body makes the server parse, count or generate
+for seconds while every other client waits. Lists are told apart by their field's name,
+which is the same in every dialect: `messages` (`contents` in Gemini, `input` in the
+Responses API and embeddings, `requests` in Gemini's batch embeddings) at the top, and
+`content`/`parts` and `tools`/`functionDeclarations` at any depth.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from chatmock_lab.core.errors import InvalidRequest
@@ -21,13 +30,35 @@ from chatmock_lab.dialects.fields import join
 
 # Deeper than any real request (JSON Schemas of tools included); `--max-json-depth`.
 DEFAULT_MAX_DEPTH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """What one request body may hold; each limit has its flag, named in the 400."""
+
+    max_depth: int = DEFAULT_MAX_DEPTH
+    # Anthropic accepts up to 100,000 messages; far beyond what a context window holds.
+    max_messages: int = 10_000
+    max_parts: int = 10_000
+    # OpenAI accepts 128 tools, Gemini 512 function declarations.
+    max_tools: int = 1_000
+    max_list_items: int = 100_000
+    # OpenAI's own limit on one string ("string too long ... maximum length 10485760").
+    max_string_chars: int = 10_485_760
+
+
+_TOP_LEVEL_TURNS = frozenset({"messages", "contents", "input", "requests"})
+_PARTS = frozenset({"content", "parts"})
+_TOOLS = frozenset({"tools", "functionDeclarations", "function_declarations"})
 _MAX_INT = 2**63 - 1
 # A surrogate can only come from a `\uD800`-`\uDFFF` escape: raw UTF-8 cannot hold one.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def decode_json_body(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+def decode_json_body(data: bytes | str, *, limits: BodyLimits | None = None) -> Any:
     """The body as JSON, checked (see the module's docstring); `InvalidRequest` else."""
+    limits = limits or BodyLimits()
+    max_depth = limits.max_depth
     if not data.strip():
         raise InvalidRequest("the request body is empty; expected a JSON object")
     try:
@@ -39,17 +70,19 @@ def decode_json_body(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    check_json(value, max_depth=max_depth, strings=bool(_SURROGATE_ESCAPE.search(raw)))
+    check_json(value, limits=limits, strings=bool(_SURROGATE_ESCAPE.search(raw)))
     return value
 
 
-def check_json(value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH, strings: bool = True) -> None:
+def check_json(value: Any, *, limits: BodyLimits | None = None, strings: bool = True) -> None:
     """Refuse what the module's docstring lists, naming the first field at fault.
     `strings=False` skips the Unicode check (the body had no surrogate escape)."""
+    limits = limits or BodyLimits()
+    max_depth, max_chars = limits.max_depth, limits.max_string_chars
     # Iterative, so that checking depth cannot itself overflow the stack.
-    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    stack: list[tuple[Any, str, int, str | int]] = [(value, "", 1, "")]
     while stack:
-        node, path, depth = stack.pop()
+        node, path, depth, key = stack.pop()
         if isinstance(node, dict | list):
             if depth > max_depth:
                 raise InvalidRequest(
@@ -57,12 +90,21 @@ def check_json(value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH, strings: bool 
                     param=path or None,
                     code="too_deep",
                 )
+            if isinstance(node, list):
+                _check_length(node, path, key, depth, limits)
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
                 if strings and isinstance(key, str):
                     _check_text(key, path, what="a field name")
-                stack.append((child, join(path, key) if path else str(key), depth + 1))
+                stack.append((child, join(path, key) if path else str(key), depth + 1, key))
         elif isinstance(node, str):
+            if len(node) > max_chars:
+                raise InvalidRequest(
+                    f"{path or 'the request body'}: a string of {len(node)} characters;"
+                    f" at most {max_chars} are accepted (--max-string-chars)",
+                    param=path or None,
+                    code="string_too_long",
+                )
             if strings:
                 _check_text(node, path, what="the text")
         elif isinstance(node, bool):
@@ -75,6 +117,26 @@ def check_json(value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH, strings: bool 
                 )
         elif isinstance(node, float) and not math.isfinite(node):
             raise InvalidRequest(f"{path}: the number is out of range", param=path or None)
+
+
+def _check_length(
+    items: list[Any], path: str, key: str | int, depth: int, limits: BodyLimits
+) -> None:
+    if depth == 2 and key in _TOP_LEVEL_TURNS:
+        most, flag = limits.max_messages, "--max-messages"
+    elif key in _PARTS:
+        most, flag = limits.max_parts, "--max-parts"
+    elif key in _TOOLS:
+        most, flag = limits.max_tools, "--max-tools"
+    else:
+        most, flag = limits.max_list_items, "--max-list-items"
+    if len(items) > most:
+        raise InvalidRequest(
+            f"{path or 'the request body'}: {len(items)} entries; at most {most} are"
+            f" accepted ({flag})",
+            param=path or None,
+            code="too_many_items",
+        )
 
 
 def _check_text(text: str, path: str, *, what: str) -> None:

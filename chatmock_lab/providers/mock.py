@@ -304,11 +304,10 @@ class MockProvider:
     # ------------------------------------------------------------------ embeddings
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
-        dimensions = request.dimensions or EMBEDDING_DIMENSIONS
-        return EmbeddingResult(
-            vectors=[embedding_vector(text, dimensions) for text in request.inputs],
-            input_tokens=sum(tokens.count_text(text) for text in request.inputs),
-        )
+        if len(request.inputs) <= _EMBED_ON_LOOP:
+            return _embed(request)
+        # Thousands of inputs take seconds: on a worker thread the loop serves others.
+        return await asyncio.to_thread(_embed, request)
 
 
 def _certain(piece: str, top: int, *, refusal: bool) -> LogprobsDelta:
@@ -325,6 +324,18 @@ def _certain(piece: str, top: int, *, refusal: bool) -> LogprobsDelta:
 
 def _chunks(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+# Up to this many inputs, computing their vectors costs less than a thread hand-off.
+_EMBED_ON_LOOP = 16
+
+
+def _embed(request: EmbeddingRequest) -> EmbeddingResult:
+    dimensions = request.dimensions or EMBEDDING_DIMENSIONS
+    return EmbeddingResult(
+        vectors=[embedding_vector(text, dimensions) for text in request.inputs],
+        input_tokens=sum(tokens.count_text(text) for text in request.inputs),
+    )
 
 
 def embedding_vector(text: str, dimensions: int) -> list[float]:

@@ -23,7 +23,9 @@ def _beta_features() -> list[str]:
 async def messages() -> Response:
     body = await read_json()
     chat, options = anthropic.parse_request(body, beta=_beta_features())
-    opened = await open_stream(chat, dialect="anthropic", dropped=options.dropped)
+    opened = await open_stream(
+        chat, dialect="anthropic", dropped=options.dropped, stream=options.stream
+    )
     ident = f"msg_{uuid.uuid4().hex[:24]}"
     if options.stream:
         renderer = anthropic.MessageStreamRenderer(

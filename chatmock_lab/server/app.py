@@ -27,6 +27,7 @@ from chatmock_lab.server import (
     openai_routes,
     responses_routes,
 )
+from chatmock_lab.server.body_drain import BodyWatch
 from chatmock_lab.server.browser_guard import install_browser_guard
 from chatmock_lab.server.dispatch import request_tap
 from chatmock_lab.server.errors import install_error_handlers
@@ -74,6 +75,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # Streams are timed by their provider, not by a blanket limit (Quart's default is 60 s).
     app.config["RESPONSE_TIMEOUT"] = None
+    # A client that trickles its body in holds a connection and a task; bounded here.
+    app.config["BODY_TIMEOUT"] = settings.body_timeout
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
     state = ServerState(
         settings=settings,
@@ -123,6 +126,7 @@ def create_app(
     for blueprint in (gemini_routes.blueprint, model_routes.blueprint):
         app.register_blueprint(blueprint, url_prefix="/v1beta", name=f"{blueprint.name}_v1beta")
     install_error_handlers(app)
+    app.asgi_app = BodyWatch(app.asgi_app)  # type: ignore[method-assign, assignment]
     # First of the request hooks: a refused page's request touches nothing else.
     install_browser_guard(
         app,

@@ -7,6 +7,7 @@ failure before any output becomes an HTTP error in the caller's dialect.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -19,8 +20,10 @@ from chatmock_lab import tokens
 from chatmock_lab.core import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
     Event,
     Finish,
+    InvalidRequest,
     ProxyError,
     ReasoningDelta,
     RefusalDelta,
@@ -32,7 +35,7 @@ from chatmock_lab.core import (
 from chatmock_lab.dialects.fields import check_model_name
 from chatmock_lab.dialects.json_body import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
-from chatmock_lab.providers import Provider, TakesRequestHints, report_dropped
+from chatmock_lab.providers import EmbeddingResult, Provider, TakesRequestHints, report_dropped
 from chatmock_lab.redact import Redactor
 from chatmock_lab.server.responses import StreamRenderer, collect_events, prime, render_events
 from chatmock_lab.server.state import ServerState, server_state
@@ -41,15 +44,40 @@ from chatmock_lab.taps import TAP_HEADER, Tap
 logger = logging.getLogger(__name__)
 
 
+# Bodies larger than this are decoded on a worker thread: the event loop keeps serving.
+_DECODE_OFF_LOOP_BYTES = 256 * 1024
+
+
 async def read_json() -> object:
     """The request's JSON body (a clear 400 naming the problem when it is not JSON)."""
-    depth = server_state().settings.max_json_depth
-    return decode_json_body(await request.get_data(cache=False), max_depth=depth)
+    limits = server_state().body_limits
+    data = await request.get_data(cache=False)
+    if len(data) > _DECODE_OFF_LOOP_BYTES:
+        return await asyncio.to_thread(decode_json_body, data, limits=limits)
+    return decode_json_body(data, limits=limits)
 
 
 def select_provider(model: str) -> tuple[Provider, str]:
     # One check for every route: a crafted name must not become another upstream path.
     return server_state().select(check_model_name(model), request.args.get("provider"))
+
+
+# OpenAI's own limit on inputs in one embeddings request; the vectors of more run to
+# hundreds of megabytes.
+MAX_EMBEDDING_INPUTS = 2048
+
+
+async def embed_inputs(embedding: EmbeddingRequest) -> EmbeddingResult:
+    """`embedding` answered by its provider (its model is replaced by the provider's)."""
+    if len(embedding.inputs) > MAX_EMBEDDING_INPUTS:
+        raise InvalidRequest(
+            f"input: {len(embedding.inputs)} inputs; at most {MAX_EMBEDDING_INPUTS} are"
+            " accepted in one request",
+            param="input",
+            code="too_many_items",
+        )
+    provider, embedding.model = select_provider(embedding.model)
+    return await provider.embed(embedding)
 
 
 def request_tap() -> Tap | None:
@@ -104,11 +132,13 @@ def _with_hints(provider: Provider, chat: ChatRequest) -> dict[str, object]:
 
 
 async def open_stream(
-    chat: ChatRequest, *, dialect: str, dropped: list[str] | None = None
+    chat: ChatRequest, *, dialect: str, dropped: list[str] | None = None, stream: bool = False
 ) -> OpenedStream:
     """Start `chat` on its provider. The caller's request is not changed: the provider
     gets a copy with its own model name, hints and the request's tap. `dropped` are the
-    inbound `dialect`'s notes on what its parser could not carry over."""
+    inbound `dialect`'s notes on what its parser could not carry over. A `stream` that
+    must wait in line for a Gate slot starts after `keepalive_seconds` with keep-alives
+    (see `prime`); one that need not wait starts with its first event."""
     state = server_state()
     provider, model = select_provider(chat.model)
     tap = request_tap()
@@ -119,7 +149,11 @@ async def open_stream(
         trace=tap,
     )
     report_dropped(dialect, upstream, dropped or ())
-    events = await prime(_guarded(state, provider, upstream))
+    keepalive = state.settings.keepalive_seconds
+    queued = stream and keepalive > 0 and state.gate.full
+    events = await prime(
+        _guarded(state, provider, upstream), patience=keepalive if queued else None
+    )
     return OpenedStream(
         events, upstream.model, tap, state.settings.keepalive_seconds, state.redactor, upstream
     )

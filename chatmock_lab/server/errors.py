@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.core import ProxyError, kind_for_status
 from chatmock_lab.dialects import DIALECTS
+from chatmock_lab.server.body_drain import drain_body
 from chatmock_lab.server.responses import json_response
 from chatmock_lab.server.state import server_state
 
@@ -88,6 +89,8 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            await drain_body()
         response = error_response(_from_http_exception(exc))
         if exc.code == 405:
             response.headers["allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])

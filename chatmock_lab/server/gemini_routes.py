@@ -40,7 +40,7 @@ async def model_method(target: str) -> Response:
 
 async def _generate(body: object, model: str, *, stream: bool) -> Response:
     chat, options = gemini.parse_request(body, model=model)
-    opened = await open_stream(chat, dialect="gemini", dropped=options.dropped)
+    opened = await open_stream(chat, dialect="gemini", dropped=options.dropped, stream=stream)
     ident = uuid.uuid4().hex[:22]
     if stream:
         sse = request.args.get("alt") == "sse"

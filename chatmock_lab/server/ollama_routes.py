@@ -28,8 +28,14 @@ from chatmock_lab.core import (
 from chatmock_lab.dialects import ollama
 from chatmock_lab.dialects.ollama.render import Endpoint
 from chatmock_lab.providers import Provider
-from chatmock_lab.server.dispatch import OpenedStream, open_stream, read_json, select_provider
-from chatmock_lab.server.responses import json_response, stream_response
+from chatmock_lab.server.dispatch import (
+    OpenedStream,
+    embed_inputs,
+    open_stream,
+    read_json,
+    select_provider,
+)
+from chatmock_lab.server.responses import json_response, json_response_off_loop, stream_response
 from chatmock_lab.server.state import server_state
 
 blueprint = Blueprint("ollama", __name__)
@@ -89,7 +95,9 @@ async def _answer(
         return json_response(
             ollama.render_load(endpoint=endpoint, model=chat.model, created_at=_now())
         )
-    opened = await open_stream(chat, dialect="ollama", dropped=options.dropped)
+    opened = await open_stream(
+        chat, dialect="ollama", dropped=options.dropped, stream=options.stream
+    )
     stopwatch.opened = time.perf_counter_ns()
     opened = dataclasses.replace(opened, events=stopwatch.timed(opened.events))
     if options.stream:
@@ -138,11 +146,11 @@ async def embed() -> Response:
     stopwatch = _Stopwatch()
     embedding, _dropped = ollama.parse_embed_request(await read_json())
     name = embedding.model
-    provider, embedding.model = select_provider(embedding.model)
     if not embedding.inputs:
+        select_provider(embedding.model)
         return json_response({"model": name, "embeddings": []})
     stopwatch.opened = time.perf_counter_ns()
-    result = await provider.embed(embedding)
+    result = await embed_inputs(embedding)
     stopwatch.end = time.perf_counter_ns()
     durations = stopwatch.durations()
     body: dict[str, object] = {
@@ -153,16 +161,16 @@ async def embed() -> Response:
     }
     if result.input_tokens:
         body["prompt_eval_count"] = result.input_tokens
-    return json_response(body)
+    return await json_response_off_loop(lambda: body)
 
 
 @blueprint.post("/embeddings")
 async def embeddings() -> Response:
     embedding, _dropped = ollama.parse_embeddings_request(await read_json())
-    provider, embedding.model = select_provider(embedding.model)
     if not embedding.inputs:
+        select_provider(embedding.model)
         return json_response({"embedding": []})
-    result = await provider.embed(embedding)
+    result = await embed_inputs(embedding)
     return json_response({"embedding": result.vectors[0]})
 
 

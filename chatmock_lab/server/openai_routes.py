@@ -11,8 +11,13 @@ from quart import Blueprint, Response, stream_with_context
 
 from chatmock_lab.core import ChatRequest, ChatResponse, Event
 from chatmock_lab.dialects import openai
-from chatmock_lab.server.dispatch import open_stream, read_json, select_provider
-from chatmock_lab.server.responses import json_response, render_events, sse_response
+from chatmock_lab.server.dispatch import embed_inputs, open_stream, read_json
+from chatmock_lab.server.responses import (
+    json_response,
+    json_response_off_loop,
+    render_events,
+    sse_response,
+)
 from chatmock_lab.server.state import server_state
 
 blueprint = Blueprint("openai", __name__)
@@ -25,7 +30,9 @@ def _new_id(prefix: str) -> str:
 @blueprint.post("/chat/completions")
 async def chat_completions() -> Response:
     chat, options = openai.parse_request(await read_json())
-    opened = await open_stream(chat, dialect="openai", dropped=options.dropped)
+    opened = await open_stream(
+        chat, dialect="openai", dropped=options.dropped, stream=options.stream
+    )
     ident, created = _new_id("chatcmpl"), int(time.time())
     if options.stream:
         renderer = openai.ChatStreamRenderer(
@@ -57,7 +64,10 @@ async def completions() -> Response:
     ident, created = _new_id("cmpl"), int(time.time())
     model = completion.requests[0].model
     first = await open_stream(
-        completion.requests[0], dialect="openai", dropped=completion.options.dropped
+        completion.requests[0],
+        dialect="openai",
+        dropped=completion.options.dropped,
+        stream=completion.options.stream,
     )
     if not completion.options.stream:
         responses: list[ChatResponse] = [await first.collect()]
@@ -114,10 +124,9 @@ async def completions() -> Response:
 @blueprint.post("/embeddings")
 async def embeddings() -> Response:
     embedding, options = openai.parse_embedding_request(await read_json())
-    provider, embedding.model = select_provider(embedding.model)
-    result = await provider.embed(embedding)
-    return json_response(
-        openai.render_embeddings(
+    result = await embed_inputs(embedding)
+    return await json_response_off_loop(
+        lambda: openai.render_embeddings(
             result.vectors,
             model=embedding.model,
             input_tokens=result.input_tokens,

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +38,8 @@ class StreamRenderer(Protocol):
     def finish(self) -> list[bytes]: ...
 
 
+# Lists longer than this are encoded an entry at a time off the loop.
+_PIECE_ENTRIES = 16
 _TICK = object()
 _END = object()
 # Events buffered ahead of a slow client; beyond this the provider waits (backpressure).
@@ -112,20 +114,58 @@ async def event_batches(
 def json_response(
     body: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
+    return Response(_dumps(body), status=status, content_type="application/json", headers=headers)
 
 
-async def prime(events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, None]:
+async def json_response_off_loop(build: Callable[[], Any]) -> Response:
+    """A JSON response whose body takes real work to build and encode (the embeddings of
+    thousands of inputs run to tens of megabytes): done on a worker thread, so the event
+    loop goes on serving everyone else meanwhile."""
+    encoded = await asyncio.to_thread(lambda: _dumps_in_pieces(build()))
+    return Response(encoded, content_type="application/json")
+
+
+def _dumps_in_pieces(value: Any) -> str:
+    """`value` as JSON, long lists of objects or lists encoded an entry at a time. The C
+    encoder holds the GIL for the whole of one call, so encoding 50 MB in one call on a
+    worker thread would stop the event loop as surely as doing it on the loop; between
+    calls, threads switch."""
+    if isinstance(value, dict):
+        members = (f"{_dumps(str(key))}:{_dumps_in_pieces(item)}" for key, item in value.items())
+        return "{" + ",".join(members) + "}"
+    if (
+        isinstance(value, list)
+        and len(value) > _PIECE_ENTRIES
+        and isinstance(value[0], dict | list)
+    ):
+        return "[" + ",".join(_dumps_in_pieces(item) for item in value) + "]"
+    return _dumps(value)
+
+
+def _dumps(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+async def prime(
+    events: AsyncGenerator[Event, None], *, patience: float | None = None
+) -> AsyncGenerator[Event, None]:
     """Wait for the first event, so a provider that fails before producing anything
-    raises here and the client gets a real HTTP error instead of a 200 stream. The
-    stream returned owns `events` and closes it."""
+    raises here and the client gets a real HTTP error instead of a 200 stream. With
+    `patience`, wait that long at most: a stream still waiting then (in line for a Gate
+    slot) starts without it, so its client gets the headers and keep-alives instead of
+    silence, and what fails later arrives as the dialect's error frame. The stream
+    returned owns `events` and closes it."""
+    step: asyncio.Future[Event] = asyncio.ensure_future(anext(events))
     try:
-        first = await anext(events)
+        done, _ = await asyncio.wait({step}, timeout=patience)
+    except BaseException:
+        step.cancel()
+        await _close_after(step, events)
+        raise
+    if not done:
+        return _continued(step, events)
+    try:
+        first: Event | None = step.result()
     except StopAsyncIteration:
         first = None
     except BaseException:
@@ -143,6 +183,30 @@ async def prime(events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, No
                 yield event
 
     return chained()
+
+
+async def _continued(
+    step: asyncio.Future[Event], events: AsyncGenerator[Event, None]
+) -> AsyncGenerator[Event, None]:
+    """The stream whose first event `step` is still awaiting."""
+    try:
+        try:
+            first = await step
+        except StopAsyncIteration:
+            return
+        yield first
+        async for event in events:
+            yield event
+    finally:
+        step.cancel()
+        await _close_after(step, events)
+
+
+async def _close_after(step: asyncio.Future[Event], events: AsyncGenerator[Event, None]) -> None:
+    # The generator cannot be closed while `step` is still running it.
+    with contextlib.suppress(BaseException):
+        await step
+    await events.aclose()
 
 
 async def render_events(

@@ -62,7 +62,9 @@ async def create_response() -> Response:
     if not chat.messages:
         raise InvalidRequest("input: must contain at least one item", param="input")
     conversation = [*history, *options.input]
-    opened = await open_stream(chat, dialect="responses", dropped=options.dropped)
+    opened = await open_stream(
+        chat, dialect="responses", dropped=options.dropped, stream=options.stream
+    )
     context = responses.ResponseContext(
         id=f"resp_{uuid.uuid4().hex}",
         model=opened.model,

@@ -22,9 +22,13 @@ from hypercorn.config import Config
 from quart import Quart
 
 from chatmock_lab.config import Settings
+from chatmock_lab.server import connection_watch
 from chatmock_lab.server.app import create_app
 
 logger = logging.getLogger(__name__)
+
+_IDLE_SECONDS = 5.0
+_MAX_HEAD_BYTES = 16 * 1024
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -56,12 +60,21 @@ def _hypercorn_config(sock: socket.socket, settings: Settings) -> Config:
     config.accesslog = logging.getLogger("chatmock_lab.access") if settings.verbose else None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 2.0
+    # A slow client cannot hold the server: an idle connection, and one whose request
+    # headers are not complete, is closed after this long (the request body has its own
+    # bound, --body-timeout, and headers theirs in size, h11_max_incomplete_size).
+    config.keep_alive_timeout = _IDLE_SECONDS
+    config.h11_max_incomplete_size = _MAX_HEAD_BYTES
+    # No timeout on reads while a request is answered: a client streaming a long answer
+    # sends nothing meanwhile, and must not be cut off for it.
+    config.read_timeout = None
     return config
 
 
 async def serve_until(
     app: Quart, sock: socket.socket, settings: Settings, stop: asyncio.Event
 ) -> None:
+    connection_watch.install()
     await serve(app, _hypercorn_config(sock, settings), shutdown_trigger=stop.wait)
 
 

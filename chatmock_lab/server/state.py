@@ -16,6 +16,7 @@ from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
 from chatmock_lab.config import Settings
 from chatmock_lab.core import InvalidRequest
+from chatmock_lab.dialects.json_body import BodyLimits
 from chatmock_lab.limits import Approver, Gate, RateLimiter
 from chatmock_lab.providers import (
     Provider,
@@ -57,6 +58,18 @@ class ServerState:
         if self._transport is None:
             self._transport = TapTransport(self.deck)
         return self._transport
+
+    @property
+    def body_limits(self) -> BodyLimits:
+        settings = self.settings
+        return BodyLimits(
+            max_depth=settings.max_json_depth,
+            max_messages=settings.max_messages,
+            max_parts=settings.max_parts,
+            max_tools=settings.max_tools,
+            max_list_items=settings.max_list_items,
+            max_string_chars=settings.max_string_chars,
+        )
 
     @property
     def provider(self) -> Provider:

@@ -168,11 +168,12 @@ def test_body_over_the_limit_is_413(start_server) -> None:
 
 def test_default_limit_accepts_bodies_over_quarts_16_mb(server) -> None:
     # Words, not one repeated letter: tiktoken is slow on long runs of a single character.
-    huge = "lorem ipsum dolor sit amet " * (17 * 1024 * 1024 // 27 + 1)
+    # Two halves: one string over 10 MiB is refused on its own (--max-string-chars).
+    half = "lorem ipsum dolor sit amet " * (17 * 1024 * 1024 // 54 + 1)
+    system = [{"role": "system", "content": half}] * 2
     with httpx.Client(base_url=server.url, timeout=60) as raw:
         response = raw.post(
-            "/v1/chat/completions",
-            json={"model": "m", "messages": [{"role": "system", "content": huge}, *USER]},
+            "/v1/chat/completions", json={"model": "m", "messages": [*system, *USER]}
         )
     assert response.status_code == 200
 
