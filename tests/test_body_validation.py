@@ -99,3 +99,42 @@ def test_the_depth_limit_is_configurable(start_server) -> None:
     # Past the decoder: now the parser says what is wrong with the content.
     assert answer.status_code == 400
     assert "deeper" not in answer.json()["error"]["message"]
+
+
+GEMINI_TEXT = '{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"topK": %s}}'
+DEEP_SCHEMA = '{"type": "object", "properties": {"a": ' * 800 + '{"type": "string"}' + "}}" * 800
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/v1beta/models/mock:generateContent", GEMINI_TEXT % "NaN", "NaN is not a JSON value"),
+        ("/v1beta/models/mock:generateContent", GEMINI_TEXT % "Infinity", "Infinity"),
+        ("/v1beta/models/mock:generateContent", GEMINI_TEXT % "1e400", "generationConfig.topK"),
+        (
+            "/v1/chat/completions",
+            '{"model": "mock", "messages": [{"role": "user", "content": "hi"}], "tools":'
+            ' [{"type": "function", "function": {"name": "f", "parameters": '
+            + DEEP_SCHEMA
+            + "}}]}",
+            "deeper than 100 levels",
+        ),
+        (
+            "/v1/chat/completions",
+            '{"model": "mock", "stream": true,'
+            ' "messages": [{"role": "user", "content": "a\\udfff"}]}',
+            "messages[0].content: the text holds a lone surrogate",
+        ),
+    ],
+    ids=[
+        "gemini topK NaN",
+        "gemini topK Infinity",
+        "gemini topK 1e400",
+        "800-deep schema",
+        "streamed lone surrogate",
+    ],
+)
+def test_issue_18_500s_are_400s(http: httpx.Client, path: str, body: str, expected: str) -> None:
+    answer = http.post(path, content=body.encode(), headers={"content-type": "application/json"})
+    assert answer.status_code == 400, answer.text[:300]
+    assert expected in answer.json()["error"]["message"]
