@@ -96,7 +96,9 @@ class WatchfulH11Protocol(H11Protocol):
             paused.cancel()
         if events.done():
             self._events = None
-            events.result()
+            # Cancelled by a close (a failed write) while it ran: nothing left to raise.
+            if not events.cancelled():
+                events.result()
         else:
             events.add_done_callback(_log_failure)
 
