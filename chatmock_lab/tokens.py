@@ -21,9 +21,11 @@ import tempfile
 import threading
 import uuid
 from functools import lru_cache
+from typing import Any, NoReturn
 
 import tiktoken
 
+from chatmock_lab.core.errors import InvalidRequest
 from chatmock_lab.core.request import (
     ChatRequest,
     DocumentPart,
@@ -212,5 +214,59 @@ def encode(text: str, encoding: str = DEFAULT_ENCODING) -> list[int]:
     return get_encoding(encoding).encode(text, disallowed_special=())
 
 
-def decode(tokens: list[int], encoding: str = DEFAULT_ENCODING) -> str:
-    return get_encoding(encoding).decode(tokens)
+def decode(tokens: list[int], encoding: str = DEFAULT_ENCODING, *, path: str = "tokens") -> str:
+    """The text of token ids; an id the encoding lacks is the caller's mistake, an
+    `InvalidRequest` naming it (`path[i]`), never tiktoken's OverflowError or KeyError."""
+    coder = get_encoding(encoding)
+    if not all(type(t) is int for t in tokens) or (
+        tokens and (min(tokens) < 0 or max(tokens) >= coder.n_vocab)
+    ):
+        _raise_invalid_id(tokens, coder, path)
+    try:
+        return coder.decode(tokens)
+    except KeyError:
+        # In range but unassigned (o200k_base has no 199998): rare, so found only now.
+        _raise_invalid_id(tokens, coder, path)
+
+
+def _raise_invalid_id(tokens: list[Any], coder: tiktoken.Encoding, path: str) -> NoReturn:
+    top = coder.n_vocab - 1
+    for i, token in enumerate(tokens):
+        where = f"{path}[{i}]"
+        if type(token) is not int:
+            raise InvalidRequest(
+                f"{where}: expected a token id (an integer), got {_kind(token)}", param=where
+            )
+        if not 0 <= token <= top:
+            raise InvalidRequest(
+                f"{where}: {_shown(token)} is not a token id: ids must be integers from 0 to"
+                f" {top}, the vocabulary of the {coder.name} encoding the proxy decodes with",
+                param=where,
+            )
+        try:
+            coder.decode_single_token_bytes(token)
+        except KeyError:
+            raise InvalidRequest(
+                f"{where}: {token} is not a token id: it is unassigned in the {coder.name}"
+                f" encoding the proxy decodes with (ids run from 0 to {top})",
+                param=where,
+            ) from None
+    raise AssertionError("unreachable: every token id decodes")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _shown(token: int) -> str:
+    # A 4000-digit id would fill the error; its sign and size say enough.
+    text = str(token)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"

@@ -69,14 +69,16 @@ def test_the_sdks_see_the_dialects_own_error_after_the_wait(one_slot_taken) -> N
             for _ in stream:
                 pass
     with anthropic.Anthropic(base_url=url, api_key="x", max_retries=0) as claude:
-        with pytest.raises(anthropic.APIStatusError) as caught:
-            with claude.messages.stream(
+        with (
+            pytest.raises(anthropic.APIStatusError) as caught,
+            claude.messages.stream(
                 model="claude-sonnet-4-5",
                 max_tokens=10,
                 messages=[{"role": "user", "content": "hi"}],
-            ) as events:
-                for _ in events:
-                    pass
+            ) as events,
+        ):
+            for _ in events:
+                pass
         assert "max-concurrency" in str(caught.value)
 
 

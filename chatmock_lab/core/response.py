@@ -64,19 +64,22 @@ class ResponseBuilder:
         # Each call's place in `parts`, filled in when its arguments are complete.
         self._calls: dict[int, ToolCallPart] = {}
         self._finished = False
+        # The text part still taking deltas and its pieces, joined once when it closes:
+        # `part.text += delta` copies the whole text each time (a part's attribute is never
+        # the only reference CPython can extend in place), quadratic in a long answer.
+        self._open: TextPart | RefusalPart | ReasoningPart | None = None
+        self._pieces: list[str] = []
 
     def add(self, event: Event) -> None:
         parts = self._response.parts
         if isinstance(event, TextDelta):
-            if parts and isinstance(parts[-1], TextPart):
-                parts[-1].text += event.text
-            else:
-                parts.append(TextPart(event.text))
+            if not isinstance(self._open, TextPart):
+                self._open_part(TextPart(""))
+            self._pieces.append(event.text)
         elif isinstance(event, RefusalDelta):
-            if parts and isinstance(parts[-1], RefusalPart):
-                parts[-1].text += event.text
-            else:
-                parts.append(RefusalPart(event.text))
+            if not isinstance(self._open, RefusalPart):
+                self._open_part(RefusalPart(""))
+            self._pieces.append(event.text)
         elif isinstance(event, LogprobsDelta):
             response = self._response
             if event.refusal:
@@ -88,14 +91,15 @@ class ResponseBuilder:
                     response.logprobs = []
                 response.logprobs.extend(event.tokens)
         elif isinstance(event, ReasoningDelta):
-            if not (parts and isinstance(parts[-1], ReasoningPart) and parts[-1].signature is None):
-                parts.append(ReasoningPart())
-            block = parts[-1]
-            assert isinstance(block, ReasoningPart)
-            block.text += event.text
+            block = self._open
+            if not (isinstance(block, ReasoningPart) and block.signature is None):
+                block = ReasoningPart()
+                self._open_part(block)
+            self._pieces.append(event.text)
             if event.signature is not None:
                 block.signature = event.signature
         elif isinstance(event, ToolCallStart):
+            self._close_part()
             self._pending.start(event)
             call = ToolCallPart(id=event.id, name=event.name)
             self._calls[event.index] = call
@@ -119,7 +123,18 @@ class ResponseBuilder:
         if pending is not None:
             self._calls.pop(index).arguments = parse_arguments(pending.arguments_text)
 
+    def _open_part(self, part: TextPart | RefusalPart | ReasoningPart) -> None:
+        self._close_part()
+        self._response.parts.append(part)
+        self._open = part
+
+    def _close_part(self) -> None:
+        if self._open is not None:
+            self._open.text = "".join(self._pieces)
+            self._open, self._pieces = None, []
+
     def build(self) -> ChatResponse:
+        self._close_part()
         for index in self._pending.indexes():
             self._close_call(index)
         response = self._response

@@ -47,7 +47,7 @@ from chatmock_lab.core import (
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
 from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.scenario import Reply, Scenario, load_scenario
-from chatmock_lab.providers.schema_sample import sample_from_schema
+from chatmock_lab.providers.schema_sample import sample_arguments, sample_from_schema
 
 MOCK_MODELS = ("mock", "mock-reasoning", "mock-embedding")
 EMBEDDING_DIMENSIONS = 256
@@ -194,7 +194,7 @@ class MockProvider:
     def _sample_arguments(self, request: ChatRequest, name: str) -> Any:
         for tool in request.tools:
             if tool.name == name:
-                return sample_from_schema(tool.parameters)
+                return sample_arguments(tool.parameters)
         return {}
 
     def _default_content(self, request: ChatRequest, plan: _Plan, digest: str) -> None:

@@ -227,6 +227,11 @@ def _parse_tool_calls(raw: Any, where: str, fail: Any) -> tuple[ScriptedToolCall
             raise fail(f"{where}[{i}].{sorted(unknown)[0]}", "unknown key")
         if not isinstance(item.get("name"), str) or not item["name"]:
             raise fail(f"{where}[{i}].name", "expected a non-empty string")
+        try:
+            # YAML reads `.nan` and `.inf`, which would reach the client as `NaN` arguments.
+            json.dumps(item.get("arguments"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise fail(f"{where}[{i}].arguments", f"not JSON: {exc}") from None
         calls.append(ScriptedToolCall(name=item["name"], arguments=item.get("arguments")))
     return tuple(calls)
 

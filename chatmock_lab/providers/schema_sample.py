@@ -5,17 +5,18 @@ client sends, so it needs *some* valid value without an LLM. ``sample_from_schem
 schema and builds the smallest informative value that validates, always the same one for the
 same input so that recorded conversations and tests stay stable.
 
-Numbers are 1 (or a small lower bound: ``minimum: 0``), moved into the bounds, so zod's
-±(2^53-1) on every ``z.number().int()`` is not answered with ``-9007199254740991``. The root
-is a tool's arguments or a structured output, so one that names no type gives an object.
+Numbers are 1 (or a small lower bound: ``minimum: 0``), moved into the bounds
+(``schema_numbers``). The root is a tool's arguments or a structured output, so one that
+names no type gives an object; ``sample_arguments`` always gives an object.
 
 Accepted dialects: JSON Schema draft 4 to 2020-12 and the OpenAPI subset used by Gemini
 (uppercase type names, ``nullable``, integer limits serialised as strings).
 
 Known limitations (best effort, the value may then fail validation):
 
-* ``pattern`` is not solved: a handful of plausible candidates are tried with Python's ``re``
-  and the first match wins, otherwise the regular free-text value is returned.
+* ``pattern`` is not solved: a handful of plausible candidates are tried (with ``regex``, for
+  its timeout: 0.2 s of matching per sample) and the first match wins, otherwise the regular
+  free-text value is returned.
 * ``not``, ``if``/``then``/``else``, ``contains``, ``patternProperties``,
   ``propertyNames`` and ``dependentSchemas`` are ignored; ``$ref`` only resolves local JSON
   pointers (``#``, ``#/$defs/...``, ``#/definitions/...``), not ``$id``/anchors or remote URIs.
@@ -24,9 +25,12 @@ Known limitations (best effort, the value may then fail validation):
 * ``uniqueItems`` is only enforced for string and number items.
 * A ``format`` value is padded/truncated when ``minLength``/``maxLength`` demand it, which can
   break the format.
-* Sizes are capped so a small schema cannot demand a huge answer (``minItems`` and
-  ``minProperties`` at 100, ``minLength`` at 1000, about 10,000 characters in all, 64 levels).
-* A ``const`` or ``enum`` value JSON cannot carry (``NaN``, infinities) is ignored.
+* Sizes are capped so no schema can demand a huge answer or long work (``minItems`` and
+  ``minProperties`` at 100, ``minLength`` at 1000, about 10,000 characters in all, ``const``
+  and ``enum`` values counted by their size, 64 levels, 20,000 steps of ``$ref`` and ``allOf``
+  work). Past the budget, objects and arrays stop growing, even below ``required`` or
+  ``minItems``: the value is then invalid but still small, strict JSON.
+* A ``const`` or ``enum`` value JSON cannot carry (``NaN``, infinities, bytes) is ignored.
 """
 
 from __future__ import annotations
@@ -34,24 +38,23 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
-import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["sample_from_schema"]
+import regex
+
+from chatmock_lab.providers.schema_numbers import is_real, sample_integer, sample_number
+
+__all__ = ["sample_arguments", "sample_from_schema"]
 
 # A ``$ref`` that is already on the path and this deep switches to minimal values.
 _MAX_REF_DEPTH = 8
 # Absolute cap: stops pathological schemas (pure self references, required cycles).
 _HARD_REF_LIMIT = 64
-# A lower bound this close to 0 is a natural value itself (minimum 0, 18, -3); a larger one
-# (zod's -(2^53-1) on every integer) is a limit of the type, not a hint.
-_SMALL_BOUND = 1000
 # Caps on minItems/minProperties and minLength: a 264-byte schema must not get a million.
 _MAX_COUNT = 100
 _MAX_TEXT = 1000
@@ -59,6 +62,13 @@ _MAX_TEXT = 1000
 # arrays come out empty (arrays of arrays, required cycles, 800-level schemas).
 _OUTPUT_BUDGET = 10_000
 _MAX_DEPTH = 64
+# References followed plus keys merged, per sample.
+_STEP_BUDGET = 20_000
+# Regular-expression matching per sample, and per candidate string, in seconds.
+_REGEX_SECONDS = 0.2
+_REGEX_TRY = 0.02
+# A const or enum value this short is still given past the budget (validity costs little).
+_SMALL_FIXED = 64
 
 _FORMAT_VALUES: Mapping[str, str] = MappingProxyType(
     {
@@ -102,8 +112,6 @@ _PATTERN_SEEDS: tuple[str, ...] = (
     "00:00",
 )
 
-_LARGEST_FLOAT = Fraction(sys.float_info.max)
-
 _REGEX_META = frozenset("\\.[]{}()*+?^$|")
 
 _OBJECT_HINTS = ("properties", "required", "additionalProperties", "minProperties")
@@ -114,6 +122,8 @@ _NUMERIC_FORMATS = frozenset({"int32", "int64", "float", "double"})
 _COMPOSITION_KEYS = frozenset({"$ref", "allOf", "anyOf", "oneOf"})
 # Keywords beyond `type` and the hints above that say what kind of value a schema wants.
 _KINDS = frozenset({"const", "enum", "anyOf", "oneOf", "format"})
+# What keeps a tool's parameters from being sampled as an object.
+_NOT_OBJECT = _KINDS | {"type", "allOf", "$ref", "items", "prefixItems", "not"}
 
 # When allOf/$ref merging meets the same bound twice, the tighter one must win.
 _LOWER_BOUNDS = frozenset({"minimum", "minLength", "minItems", "minProperties"})
@@ -125,6 +135,11 @@ class _Budget:
     """What is left of the output budget of one sample, shared by every context in it."""
 
     left: int = _OUTPUT_BUDGET
+    # Seconds of regular-expression matching left for solving `pattern`s.
+    regex_seconds: float = _REGEX_SECONDS
+    # Work left for following `$ref`s and merging `allOf`s: `allOf: [{$ref: "#"}] * 2` would
+    # otherwise branch 2^64 times.
+    steps: int = _STEP_BUDGET
 
 
 @dataclass(frozen=True)
@@ -161,10 +176,29 @@ def sample_from_schema(schema: dict[str, Any] | bool | None, *, seed_text: str =
     ctx = _Ctx(root=root, seed=" ".join(seed_text.split()))
     if schema is None or schema is True:
         return {}
-    flat, flat_ctx = _flatten(schema, ctx) if isinstance(schema, dict) else (None, ctx)
-    if flat is not None and _schema_type(flat) is None and not _KINDS & _json_only(flat).keys():
+    if not isinstance(schema, dict):
+        return _sample(schema, ctx, None)
+    # Flattened once: a second pass would find the step budget spent by the first.
+    flat, flat_ctx = _flatten(schema, ctx)
+    if flat is None:
+        return None
+    if _schema_type(flat) is None and not _KINDS & _json_only(flat).keys():
         return _sample_object(flat, flat_ctx)
-    return _sample(schema, ctx, None)
+    return _sample(flat, flat_ctx, None)
+
+
+def sample_arguments(schema: Any) -> dict[str, Any]:
+    """Tool-call arguments for a tool's ``parameters``: always a JSON object, strict JSON.
+
+    Every dialect's tools take an object, so a root asking for something else (``type:
+    string``, a ``const``, an ``anyOf`` of arrays) still gets one: its declared properties,
+    or ``{}``.
+    """
+    value = sample_from_schema(schema if isinstance(schema, dict) else None)
+    if not isinstance(value, dict) and isinstance(schema, dict):
+        shape = {k: v for k, v in schema.items() if k not in _NOT_OBJECT}
+        value = sample_from_schema({**shape, "type": "object"})
+    return value if isinstance(value, dict) and _is_json(value) else {}
 
 
 def _sample(schema: Any, ctx: _Ctx, name: str | None) -> Any:
@@ -182,10 +216,10 @@ def _sample(schema: Any, ctx: _Ctx, name: str | None) -> Any:
         return None
     flat = _json_only(flat)
     if "const" in flat:
-        return copy.deepcopy(flat["const"])
+        return _fixed(flat["const"], ctx)
     enum = flat.get("enum")
     if isinstance(enum, list) and enum:
-        return copy.deepcopy(enum[0])
+        return _fixed(enum[0], ctx)
     for key in ("anyOf", "oneOf"):
         alternatives = flat.get(key)
         if isinstance(alternatives, list) and alternatives:
@@ -206,12 +240,22 @@ def _sample(schema: Any, ctx: _Ctx, name: str | None) -> Any:
     if kind == "array":
         return [] if ctx.exhausted else _sample_array(flat, ctx, name)
     if kind == "integer":
-        return _sample_integer(flat)
+        return sample_integer(flat)
     if kind == "number":
-        return _sample_number(flat)
+        return sample_number(flat)
     if kind == "boolean":
         return True
     return _sample_string(flat, ctx, name)
+
+
+def _fixed(value: Any, ctx: _Ctx) -> Any:
+    """A `const` or `enum` value, charged by its size: a 10 KB const under two `minItems:
+    100` would otherwise be copied 10,000 times. Past the budget a big one is left out."""
+    size = len(json.dumps(value))
+    if ctx.budget.left <= 0 and size > _SMALL_FIXED:
+        return None
+    ctx.budget.left -= size
+    return copy.deepcopy(value)
 
 
 def _json_only(schema: dict[str, Any]) -> dict[str, Any]:
@@ -224,11 +268,19 @@ def _json_only(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _is_json(value: Any) -> bool:
+def _is_json(value: Any, depth: int = 0) -> bool:
+    """Strict JSON (Python callers and scenario files can put NaN, bytes or sets in)."""
+    if value is None or isinstance(value, bool | int | str):
+        return True
     if isinstance(value, float):
         return math.isfinite(value)
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    return all(_is_json(item) for item in items)
+    if depth > _MAX_DEPTH:
+        return False
+    if isinstance(value, list):
+        return all(_is_json(item, depth + 1) for item in value)
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and _is_json(item, depth + 1) for key, item in value.items()
+    )
 
 
 def _flatten(schema: dict[str, Any], ctx: _Ctx) -> tuple[dict[str, Any] | None, _Ctx]:
@@ -240,7 +292,8 @@ def _flatten(schema: dict[str, Any], ctx: _Ctx) -> tuple[dict[str, Any] | None, 
         if target is False:
             return None, ctx
         target = target if isinstance(target, dict) else {}
-        if ctx.exhausted:
+        ctx.budget.steps -= 1
+        if ctx.exhausted or ctx.budget.steps <= 0:
             # Stop following references (and compositions that could lead back to one) but keep
             # the target's own keywords so the value still has the right shape.
             target = {k: v for k, v in target.items() if k not in _COMPOSITION_KEYS}
@@ -256,8 +309,12 @@ def _flatten(schema: dict[str, Any], ctx: _Ctx) -> tuple[dict[str, Any] | None, 
     for sub in all_of:
         if sub is False:
             return None, ctx
-        if not isinstance(sub, dict):
+        if not isinstance(sub, dict) or ctx.budget.steps <= 0:
+            # Past the step budget the rest of the allOf is not merged (the value may then
+            # miss what those branches ask for).
             continue
+        # Merging copies what was merged so far: charged, so a 3 MB allOf is not quadratic.
+        ctx.budget.steps -= 1 + len(merged.get("properties") or ()) + len(sub)
         flat, sub_ctx = _flatten(sub, ctx)
         if flat is None:
             return None, ctx
@@ -304,9 +361,9 @@ def _merge(primary: Mapping[str, Any], secondary: Mapping[str, Any]) -> dict[str
         elif key == "enum" and isinstance(value, list) and isinstance(other, list):
             common = [item for item in value if item in other]
             merged[key] = common or value
-        elif key in _LOWER_BOUNDS and _is_real(value) and _is_real(other):
+        elif key in _LOWER_BOUNDS and is_real(value) and is_real(other):
             merged[key] = max(value, other)
-        elif key in _UPPER_BOUNDS and _is_real(value) and _is_real(other):
+        elif key in _UPPER_BOUNDS and is_real(value) and is_real(other):
             merged[key] = min(value, other)
         else:
             merged[key] = value
@@ -401,14 +458,17 @@ def _sample_object(schema: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
         wanted = [key for key, sub in props.items() if sub is not False]
     wanted = _add_dependencies(schema, wanted)
     # Declared order reads more naturally than the order of the required list.
-    ordered = [key for key in props if key in wanted]
+    chosen = set(wanted)
+    ordered = [key for key in props if key in chosen]
     ordered += [key for key in wanted if key not in props]
 
     inner = ctx.deeper()
     result: dict[str, Any] = {}
     for key in ordered:
-        sub = props.get(key, {})
-        result[key] = _sample(sub, inner, key)
+        if ctx.budget.left <= 0:
+            # Even required properties: 20,000 of them must not make 20,000 values.
+            break
+        result[key] = _sample(props.get(key, {}), inner, key)
 
     min_props = min(_as_int(schema.get("minProperties")) or 0, _MAX_COUNT)
     for key, sub in props.items():
@@ -434,10 +494,11 @@ def _add_dependencies(schema: Mapping[str, Any], wanted: list[str]) -> list[str]
             for prop, needed in value.items():
                 if isinstance(needed, list):
                     deps.setdefault(prop, []).extend(n for n in needed if isinstance(n, str))
-    result = list(wanted)
+    result, seen = list(wanted), set(wanted)
     for prop in result:  # the list grows while iterating, which resolves transitive needs
         for needed in deps.get(prop, ()):
-            if needed not in result:
+            if needed not in seen:
+                seen.add(needed)
                 result.append(needed)
     return result
 
@@ -463,7 +524,7 @@ def _sample_array(schema: Mapping[str, Any], ctx: _Ctx, name: str | None) -> lis
     inner = ctx.deeper()
     values = []
     for index in range(count):
-        if index >= len(tuple_schemas) and ctx.budget.left <= 0:
+        if ctx.budget.left <= 0:
             break
         values.append(
             _sample(tuple_schemas[index] if index < len(tuple_schemas) else rest, inner, name)
@@ -481,7 +542,7 @@ def _make_unique(values: list[Any]) -> list[Any]:
         if _fingerprint(candidate) in seen:
             if isinstance(value, str):
                 candidate = f"{value} {index + 1}"
-            elif _is_real(value):
+            elif is_real(value):
                 candidate = value + index
         seen.add(_fingerprint(candidate))
         result.append(candidate)
@@ -506,7 +567,7 @@ def _sample_string(schema: Mapping[str, Any], ctx: _Ctx, name: str | None) -> st
     value = value or _free_text(ctx, name)
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
-        value = _fit_pattern(pattern, value, min_len, max_len)
+        value = _fit_pattern(pattern, value, min_len, max_len, ctx.budget)
     value = _fit_length(value, min_len, max_len)
     ctx.budget.left -= len(value)
     return value
@@ -522,16 +583,28 @@ def _fit_length(value: str, min_len: int, max_len: int | None) -> str:
     return value
 
 
-def _fit_pattern(pattern: str, value: str, min_len: int, max_len: int | None) -> str:
-    # ECMA named groups are the most common syntax Python's re rejects.
-    python_pattern = re.sub(r"\(\?<(?![=!])", "(?P<", pattern)
+def _fit_pattern(
+    pattern: str, value: str, min_len: int, max_len: int | None, budget: _Budget
+) -> str:
+    # `regex`, not `re` (tiktoken's own dependency): it reads ECMA named groups and takes a
+    # timeout, so a 50-byte `^(0+0+)+y$` cannot backtrack for minutes on the event loop.
     try:
-        compiled = re.compile(python_pattern)
-    except re.error:
+        compiled = regex.compile(pattern)
+    except (regex.error, RecursionError, OverflowError):
         return value
     for candidate in _pattern_candidates(pattern, value, min_len, max_len):
         fits = len(candidate) >= min_len and (max_len is None or len(candidate) <= max_len)
-        if fits and compiled.search(candidate):
+        if not fits:
+            continue
+        if budget.regex_seconds <= 0:
+            break
+        started = time.monotonic()
+        try:
+            found = compiled.search(candidate, timeout=min(budget.regex_seconds, _REGEX_TRY))
+        except TimeoutError:
+            found = None
+        budget.regex_seconds -= time.monotonic() - started
+        if found:
             return candidate
     return value
 
@@ -566,123 +639,6 @@ def _literal_prefix(pattern: str) -> str:
             break
         chars.append(char)
     return "".join(chars)
-
-
-def _sample_integer(schema: Mapping[str, Any]) -> int:
-    multiple = _as_fraction(schema.get("multipleOf"))
-    if multiple is not None and multiple <= 0:
-        multiple = None
-    # An integer is a multiple of p/q exactly when it is a multiple of p.
-    step = multiple.numerator if multiple is not None else 1
-    lo, lo_exclusive = _bound(schema, lower=True)
-    hi, hi_exclusive = _bound(schema, lower=False)
-    lo_int = None if lo is None else (math.floor(lo) + 1 if lo_exclusive else math.ceil(lo))
-    hi_int = None if hi is None else (math.ceil(hi) - 1 if hi_exclusive else math.floor(hi))
-
-    # The smallest positive multiple (1) moved into the bounds, or a small lower bound.
-    value, direction = step, step
-    if lo_int is not None and (abs(lo_int) <= _SMALL_BOUND or value < lo_int):
-        value = -(-lo_int // step) * step
-    elif hi_int is not None and value > hi_int:
-        value, direction = (hi_int // step) * step, -step
-
-    raw_multiple = schema.get("multipleOf")
-    if multiple is not None and isinstance(raw_multiple, float):
-        # Validators divide floats, so e.g. 3 / 0.1 is rejected; walk to a value that survives.
-        for _ in range(100):
-            if _float_multiple_ok(value, raw_multiple):
-                break
-            value += direction
-    return int(value)
-
-
-def _sample_number(schema: Mapping[str, Any]) -> float:
-    lo, lo_exclusive = _bound(schema, lower=True)
-    hi, hi_exclusive = _bound(schema, lower=False)
-    step = _as_fraction(schema.get("multipleOf"))
-    if step is None or step <= 0:
-        return float(_unstepped_number(lo, lo_exclusive, hi, hi_exclusive))
-
-    # k * step: k = 1 moved into the bounds, or the lowest k over a small lower bound.
-    k, direction = 1, 1
-    if lo is not None:
-        k_lo = math.floor(lo / step) + 1 if lo_exclusive else math.ceil(lo / step)
-        if abs(lo) <= _SMALL_BOUND or k < k_lo:
-            k = k_lo
-    if hi is not None and (lo is None or abs(lo) > _SMALL_BOUND):
-        k_hi = math.ceil(hi / step) - 1 if hi_exclusive else math.floor(hi / step)
-        if k > k_hi:
-            k, direction = k_hi, -1
-
-    raw_multiple = schema.get("multipleOf")
-    for attempt in range(100):
-        candidate = float((k + attempt * direction) * step)
-        if not isinstance(raw_multiple, float) or _float_multiple_ok(candidate, raw_multiple):
-            return candidate
-    return float(k * step)
-
-
-def _unstepped_number(
-    lo: Fraction | None, lo_exclusive: bool, hi: Fraction | None, hi_exclusive: bool
-) -> Fraction:
-    one = Fraction(1)
-    if lo is not None and (abs(lo) <= _SMALL_BOUND or one < lo or (one == lo and lo_exclusive)):
-        # The bound, or a whole step over it if the upper bound allows, else the middle.
-        above = lo + 1
-        if not lo_exclusive:
-            return lo
-        fits = hi is None or above < hi or (above == hi and not hi_exclusive)
-        return above if fits or hi is None else (lo + hi) / 2
-    if hi is not None and (one > hi or (one == hi and hi_exclusive)):
-        if not hi_exclusive:
-            return hi
-        return hi - 1 if lo is None or hi - 1 > lo else (lo + hi) / 2
-    return one
-
-
-def _float_multiple_ok(value: float, multiple: float) -> bool:
-    quotient = value / multiple
-    return math.isfinite(quotient) and int(quotient) == quotient
-
-
-def _bound(schema: Mapping[str, Any], *, lower: bool) -> tuple[Fraction | None, bool]:
-    """Effective bound and whether it is exclusive, for draft-4 and draft-6+ spellings."""
-    key, exclusive_key = (
-        ("minimum", "exclusiveMinimum") if lower else ("maximum", "exclusiveMaximum")
-    )
-    inclusive = _as_fraction(schema.get(key))
-    flag = schema.get(exclusive_key)
-    if isinstance(flag, bool):
-        return inclusive, flag and inclusive is not None
-    exclusive = _as_fraction(flag)
-    if exclusive is None:
-        return inclusive, False
-    if inclusive is None:
-        return exclusive, True
-    tighter = exclusive >= inclusive if lower else exclusive <= inclusive
-    return (exclusive, True) if tighter else (inclusive, False)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _as_fraction(value: Any) -> Fraction | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        # Past the largest float a bound can only overflow the number written for it.
-        return Fraction(value) if abs(value) <= _LARGEST_FLOAT else None
-    if isinstance(value, float):
-        # str() keeps the decimal the author wrote (0.1), not its binary approximation.
-        return Fraction(str(value)) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            parsed = Fraction(value.strip())
-        except (ValueError, ZeroDivisionError):
-            return None
-        return parsed if abs(parsed) <= _LARGEST_FLOAT else None
-    return None
 
 
 def _as_int(value: Any) -> int | None:

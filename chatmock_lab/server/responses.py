@@ -252,8 +252,22 @@ async def render_events(
 
 async def collect_events(events: AsyncGenerator[Event, None]) -> ChatResponse:
     """The events collected; the stream is closed even when the client went away."""
-    async with aclosing(events):
-        return await acollect(events)
+    async with aclosing(events), aclosing(_taking_turns(events)) as turns:
+        return await acollect(turns)
+
+
+# A provider that never waits (the mock without a delay) would hold the event loop for the
+# whole answer: 130,000 events for a 1 MB echo, while /health and every stream wait.
+_EVENTS_PER_TURN = 512
+
+
+async def _taking_turns(events: AsyncIterator[Event]) -> AsyncGenerator[Event, None]:
+    count = 0
+    async for event in events:
+        yield event
+        count += 1
+        if count % _EVENTS_PER_TURN == 0:
+            await asyncio.sleep(0)
 
 
 def stream_response(

@@ -53,16 +53,15 @@ def _prompt_texts(raw: Any) -> list[str]:
     items = expect(raw, list, "prompt")
     if not items:
         raise InvalidRequest("prompt: must not be empty", param="prompt")
-    if all(isinstance(x, int) and not isinstance(x, bool) for x in items):
-        return [decode(items)]
+    if type(items[0]) is int:  # a bool is not an id
+        # One prompt of token ids; an id the encoding lacks is a 400 naming it.
+        return [decode(items, path="prompt")]
     texts: list[str] = []
     for i, item in enumerate(items):
         if isinstance(item, str):
             texts.append(item)
-        elif isinstance(item, list) and all(
-            isinstance(x, int) and not isinstance(x, bool) for x in item
-        ):
-            texts.append(decode(item))
+        elif isinstance(item, list):
+            texts.append(decode(item, path=f"prompt[{i}]"))
         else:
             raise InvalidRequest(
                 f"prompt[{i}]: expected a string or a list of token ids", param=f"prompt[{i}]"

@@ -38,12 +38,11 @@ def parse_embedding_request(body: Any) -> tuple[EmbeddingRequest, EmbeddingOptio
     if "input" not in body or body["input"] is None:
         raise InvalidRequest("input: this field is required", param="input")
     raw = body["input"]
-    if isinstance(raw, str) or (
-        isinstance(raw, list)
-        and raw
-        and all(isinstance(x, int) and not isinstance(x, bool) for x in raw)
-    ):
-        inputs = [raw if isinstance(raw, str) else decode(raw)]
+    if isinstance(raw, str):
+        inputs = [raw]
+    elif isinstance(raw, list) and raw and type(raw[0]) is int:  # a bool is not an id
+        # One input of token ids; an id the encoding lacks is a 400 naming it.
+        inputs = [decode(raw, path="input")]
     else:
         items = expect(raw, list, "input")
         if not items:
@@ -52,8 +51,8 @@ def parse_embedding_request(body: Any) -> tuple[EmbeddingRequest, EmbeddingOptio
         for i, item in enumerate(items):
             if isinstance(item, str):
                 inputs.append(item)
-            elif isinstance(item, list) and all(isinstance(x, int) for x in item):
-                inputs.append(decode(item))
+            elif isinstance(item, list):
+                inputs.append(decode(item, path=f"input[{i}]"))
             else:
                 raise InvalidRequest(
                     f"input[{i}]: expected a string or a list of token ids", param=f"input[{i}]"

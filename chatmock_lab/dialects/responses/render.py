@@ -263,13 +263,15 @@ class _Message:
     content: list[dict[str, Any]] = field(default_factory=list)
     # Whether the last content part is still taking deltas.
     part_open: bool = False
+    # The open part's deltas, joined once when it closes (`+=` on it was quadratic).
+    pieces: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class _Reasoning:
     id: str
     index: int
-    text: str = ""
+    pieces: list[str] = field(default_factory=list)
     summary_open: bool = False
 
 
@@ -412,7 +414,7 @@ class ResponseStreamRenderer:
                 reasoning.summary_open = True
                 part = {"type": "summary_text", "text": ""}
                 frames.append(self._event(REASONING_SUMMARY_PART_ADDED, **where, part=part))
-            reasoning.text += event.text
+            reasoning.pieces.append(event.text)
             frames.append(self._event(REASONING_SUMMARY_DELTA, **where, delta=event.text))
         if event.signature is not None:
             frames += self._close_reasoning(event.signature)
@@ -424,14 +426,14 @@ class ResponseStreamRenderer:
             return []
         frames: list[bytes] = []
         where = {"item_id": reasoning.id, "output_index": reasoning.index, "summary_index": 0}
+        text = "".join(reasoning.pieces)
         if reasoning.summary_open:
-            text = reasoning.text
             frames.append(self._event(REASONING_SUMMARY_DONE, **where, text=text))
             part = {"type": "summary_text", "text": text}
             frames.append(self._event(REASONING_SUMMARY_PART_DONE, **where, part=part))
         item = reasoning_item(
             reasoning.id,
-            reasoning.text,
+            text,
             signature,
             include_encrypted=self._context.include_encrypted_reasoning,
         )
@@ -453,12 +455,10 @@ class ResponseStreamRenderer:
             frames.append(
                 self._event(CONTENT_PART_ADDED, **self._where(message), part=message.content[-1])
             )
-        part = message.content[-1]
+        message.pieces.append(text)
         if refusal:
-            part["refusal"] += text
             frames.append(self._event(REFUSAL_DELTA, **self._where(message), delta=text))
         else:
-            part["text"] += text
             frames.append(
                 self._event(OUTPUT_TEXT_DELTA, **self._where(message), delta=text, logprobs=[])
             )
@@ -487,6 +487,8 @@ class ResponseStreamRenderer:
             return []
         message.part_open = False
         part = message.content[-1]
+        part["refusal" if part["type"] == "refusal" else "text"] = "".join(message.pieces)
+        message.pieces = []
         where = self._where(message)
         if part["type"] == "refusal":
             done = self._event(REFUSAL_DONE, **where, refusal=part["refusal"])
