@@ -210,6 +210,13 @@ async def count_request_off_loop(request: ChatRequest) -> int:
     return await asyncio.to_thread(count_request, request)
 
 
+async def count_text_off_loop(text: str, encoding: str = DEFAULT_ENCODING) -> int:
+    """`count_text` for use on an event loop (large texts on a worker thread)."""
+    if len(text) < _OFF_LOOP_CHARS:
+        return count_text(text, encoding)
+    return await asyncio.to_thread(count_text, text, encoding)
+
+
 def encode(text: str, encoding: str = DEFAULT_ENCODING) -> list[int]:
     return get_encoding(encoding).encode(text, disallowed_special=())
 

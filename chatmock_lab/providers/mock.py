@@ -286,12 +286,13 @@ class MockProvider:
                     yield ToolCallDelta(index=index, arguments=call_pieces[round_])
         for index in range(len(plan.calls)):
             yield ToolCallEnd(index=index)
-        yield self._usage(plan, input_tokens)
+        yield await self._usage(plan, input_tokens)
         yield Finish(reason=plan.finish, stop_sequence=plan.stop_sequence)
 
-    def _usage(self, plan: _Plan, input_tokens: int) -> Usage:
-        reasoning_tokens = tokens.count_text(plan.reasoning)
-        output = reasoning_tokens + tokens.count_text(plan.text) + tokens.count_text(plan.refusal)
+    async def _usage(self, plan: _Plan, input_tokens: int) -> Usage:
+        reasoning_tokens = await tokens.count_text_off_loop(plan.reasoning)
+        output = reasoning_tokens + await tokens.count_text_off_loop(plan.text)
+        output += tokens.count_text(plan.refusal)
         output += sum(
             tokens.count_text(c.name) + tokens.count_text(c.arguments) for c in plan.calls
         )

@@ -201,7 +201,7 @@ async def _with_usage(
             elif isinstance(event, Finish) and not reported:
                 yield Usage(
                     input_tokens=await tokens.count_request_off_loop(chat),
-                    output_tokens=tokens.count_text("".join(produced)),
+                    output_tokens=await tokens.count_text_off_loop("".join(produced)),
                     estimated=True,
                 )
             yield event
