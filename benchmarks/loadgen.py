@@ -256,6 +256,11 @@ class ServerProcess:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the server itself: no shell between)."""
+        return self._proc.pid if self._proc is not None else None
+
 
 def proxy_process(
     provider: str,
