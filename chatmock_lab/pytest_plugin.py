@@ -178,7 +178,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_testnodedown(node: Any, error: object) -> None:
     """pytest-xdist: a worker finished; merge what it played into the session's tally."""
     plays = node.config.stash.setdefault(_PLAYS, {})
-    for raw_path, (total, played) in node.workeroutput.get("chatmock_plays", {}).items():
+    # A worker that died (killed, crashed) has no output to merge.
+    output = getattr(node, "workeroutput", None) or {}
+    for raw_path, (total, played) in output.get("chatmock_plays", {}).items():
         _, seen = plays.setdefault(Path(raw_path), (total, set()))
         seen.update(played)
 

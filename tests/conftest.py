@@ -17,6 +17,12 @@ from tests.support import openai_client_for
 
 pytest_plugins = ["pytester"]
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # The fuzz suite's long run (tests/fuzz): thousands of bodies per dialect.
+    parser.addoption("--long", action="store_true", help="run the fuzz suite at full length")
+
+
 ServerFactory = Callable[..., BackgroundServer]
 
 

@@ -177,6 +177,11 @@ def note_unread(
         dropped.append(f"{join(path, key) if path else key}: {why}")
 
 
+# Longer than any real model name; a name is echoed in every chunk of an answer, so a
+# long one would multiply the size of the stream.
+MAX_MODEL_NAME_CHARS = 256
+
+
 def check_model_name(name: str, param: str = "model") -> str:
     """`name`, refused with a 400 when it could reach another path than a model's: a
     dot segment (`..`), an empty segment, a backslash, `?` or `#`, or a control
@@ -184,6 +189,12 @@ def check_model_name(name: str, param: str = "model") -> str:
     OpenRouter's `vendor/model` names need it."""
     if not name:
         raise InvalidRequest(f"{param}: the model name is empty", param=param)
+    if len(name) > MAX_MODEL_NAME_CHARS:
+        raise InvalidRequest(
+            f"{param}: a model name of {len(name)} characters; at most"
+            f" {MAX_MODEL_NAME_CHARS} are accepted",
+            param=param,
+        )
     bad = next((c for c in name if ord(c) < 32 or ord(c) == 127 or c in "\\?#"), None)
     if bad is not None:
         raise InvalidRequest(

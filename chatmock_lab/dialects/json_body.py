@@ -51,27 +51,42 @@ _TOP_LEVEL_TURNS = frozenset({"messages", "contents", "input", "requests"})
 _PARTS = frozenset({"content", "parts"})
 _TOOLS = frozenset({"tools", "functionDeclarations", "function_declarations"})
 _MAX_INT = 2**63 - 1
-# A surrogate can only come from a `\uD800`-`\uDFFF` escape: raw UTF-8 cannot hold one.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# After decoding, a lone surrogate can only come from a `\uD800`-`\uDFFF` escape: the
+# strict decoding below lets no encoded one through (UTF-8's ED A0 80, UTF-16's units).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def decode_json_body(data: bytes | str, *, limits: BodyLimits | None = None) -> Any:
     """The body as JSON, checked (see the module's docstring); `InvalidRequest` else."""
     limits = limits or BodyLimits()
     max_depth = limits.max_depth
-    if not data.strip():
+    text = _text_of(data) if isinstance(data, bytes) else data
+    if not text.strip():
         raise InvalidRequest("the request body is empty; expected a JSON object")
     try:
-        value = json.loads(data, parse_constant=_not_json)
+        value = json.loads(text, parse_constant=_not_json)
     except RecursionError:
         raise InvalidRequest(
             f"the request body nests deeper than {max_depth} levels", code="too_deep"
         ) from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    check_json(value, limits=limits, strings=bool(_SURROGATE_ESCAPE.search(raw)))
+    check_json(value, limits=limits, strings=bool(_SURROGATE_ESCAPE.search(text)))
     return value
+
+
+def _text_of(data: bytes) -> str:
+    # JSON may come as UTF-8, -16 or -32 (RFC 8259 section 8.1 allows only UTF-8, but
+    # Python's decoder takes all three); decoded strictly, unlike `json.loads(bytes)`,
+    # which lets encoded surrogates through.
+    encoding = json.detect_encoding(data)
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise InvalidRequest(
+            f"the request body is not valid {encoding.upper()}: {error.reason} at byte"
+            f" {error.start}"
+        ) from None
 
 
 def check_json(value: Any, *, limits: BodyLimits | None = None, strings: bool = True) -> None:

@@ -27,7 +27,7 @@ from chatmock_lab.server import (
     openai_routes,
     responses_routes,
 )
-from chatmock_lab.server.body_drain import BodyWatch
+from chatmock_lab.server.body_drain import BodyWatch, drain_body
 from chatmock_lab.server.browser_guard import install_browser_guard
 from chatmock_lab.server.dispatch import request_tap
 from chatmock_lab.server.errors import install_error_handlers
@@ -140,6 +140,15 @@ def create_app(
         tap = request_tap()
         if tap is not None:
             tap.begin()
+
+    @app.after_request
+    async def _read_what_was_sent(response: Response) -> Response:
+        # A route that answers without reading the body (a 404, a 413, a GET with a
+        # body) would leave Hypercorn to close the connection under the client. Not
+        # after a 408: that client is the one too slow to wait for.
+        if response.status_code != 408:
+            await drain_body()
+        return response
 
     @app.after_request
     async def _count(response: Response) -> Response:

@@ -1,7 +1,8 @@
-"""Reading the rest of a refused body, so the client hears the refusal.
+"""Reading the rest of a body the answer did not need, so the client hears the answer.
 
-A request refused before its body has arrived (over `--max-body-bytes`: a 413) would
-otherwise be answered while the client is still sending; Hypercorn then closes the
+A request answered before its body has arrived (over `--max-body-bytes`: a 413; an
+unknown path; a GET that came with a body) would otherwise be answered while the client
+is still sending, or with bytes left unread; Hypercorn then closes the
 connection, and a client that reads only after sending everything (httpx, the SDKs)
 sees a broken connection instead of the 413. So the refusal waits, within bounds, for
 the body to end: the bytes are read and thrown away (Quart keeps none of a body over

@@ -14,7 +14,6 @@ from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.core import ProxyError, kind_for_status
 from chatmock_lab.dialects import DIALECTS
-from chatmock_lab.server.body_drain import drain_body
 from chatmock_lab.server.responses import json_response
 from chatmock_lab.server.state import server_state
 
@@ -35,6 +34,9 @@ def dialect_for_request() -> str:
     if segments[:2] == ["v1", "responses"] or segments[:1] == ["responses"]:
         return "responses"
     if segments[:1] == ["v1beta"] or path.endswith(_GEMINI_METHODS):
+        return "gemini"
+    # `models/{model}:{method}` is Gemini's way of naming a call, served or not.
+    if "models" in segments[:-1] and ":" in segments[-1]:
         return "gemini"
     if "anthropic-version" in request.headers:
         return "anthropic"
@@ -89,8 +91,6 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Response:
-        if exc.code == 413:
-            await drain_body()
         response = error_response(_from_http_exception(exc))
         if exc.code == 405:
             response.headers["allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])

@@ -1,0 +1,1 @@
+"""Property-based fuzzing of every inbound route of every dialect (issue 15)."""
