@@ -4,7 +4,8 @@ In memory, per app, bounded in entries and in size: the least recently used resp
 goes first when the store is full (a thousand responses of megabyte prompts, each
 holding its whole conversation, would otherwise fill the machine's memory). Each entry
 is the response object as the client got it and the whole conversation it ends (every
-earlier turn, its input, its output) as canonical messages. Kept in the app's extensions, beside the server state, so a new app starts empty.
+earlier turn, its input, its output) as canonical messages. Kept in the app's
+extensions, beside the server state, so a new app starts empty.
 """
 
 from __future__ import annotations
