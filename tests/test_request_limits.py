@@ -191,3 +191,12 @@ def test_a_body_sent_too_slowly_times_out_with_a_408(start_server) -> None:
     assert received.startswith(b"HTTP/1.1 408")
     body = json.loads(received.split(b"\r\n\r\n", 1)[1])
     assert body["type"] == "error" and "request body" in body["error"]["message"]
+
+
+def test_legacy_completions_take_at_most_128_prompts(http: httpx.Client) -> None:
+    error = openai_error(
+        http.post("/v1/completions", json={"model": "mock", "prompt": ["a"] * 129})
+    )
+    assert error["param"] == "prompt" and "at most 128" in error["message"]
+    many = http.post("/v1/completions", json={"model": "mock", "prompt": ["a"] * 128})
+    assert many.status_code == 200 and len(many.json()["choices"]) == 128

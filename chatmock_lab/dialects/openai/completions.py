@@ -46,6 +46,11 @@ class CompletionRequest:
     echo: bool = False
 
 
+# Each prompt of a list is one upstream request, so a small body of many prompts would
+# make the proxy send thousands; OpenAI answers them in one.
+MAX_PROMPTS = 128
+
+
 def _prompt_texts(raw: Any) -> list[str]:
     """`prompt` as strings: a string, a list of strings, token ids, or lists of token ids."""
     if isinstance(raw, str):
@@ -56,6 +61,12 @@ def _prompt_texts(raw: Any) -> list[str]:
     if type(items[0]) is int:  # a bool is not an id
         # One prompt of token ids; an id the encoding lacks is a 400 naming it.
         return [decode(items, path="prompt")]
+    if len(items) > MAX_PROMPTS:
+        raise InvalidRequest(
+            f"prompt: {len(items)} prompts; at most {MAX_PROMPTS} are accepted in one"
+            " request (each is its own upstream request)",
+            param="prompt",
+        )
     texts: list[str] = []
     for i, item in enumerate(items):
         if isinstance(item, str):
