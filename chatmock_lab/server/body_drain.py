@@ -13,7 +13,6 @@ than `_DRAIN_SECONDS`, is cut off as before.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from quart import request
@@ -59,7 +58,13 @@ async def drain_body() -> None:
     if not isinstance(ended, asyncio.Event):
         return
     declared = request.content_length
-    if declared is not None and declared > _DRAIN_BYTES:
+    if ended.is_set() or (declared is not None and declared > _DRAIN_BYTES):
         return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(ended.wait(), _DRAIN_SECONDS)
+    # Not `asyncio.wait_for`: before Python 3.12 it can swallow a cancellation that
+    # arrives as the wait ends, and a handler whose client hung up would run on
+    # (holding its Gate permit) to the end of its answer.
+    waiter = asyncio.ensure_future(ended.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=_DRAIN_SECONDS)
+    finally:
+        waiter.cancel()
