@@ -170,8 +170,6 @@ def create_app(
             and request.path not in _OPEN_PATHS
             and not hmac.compare_digest(_presented_key().encode(), key.encode())
         ):
-            # Read first: a refusal with the body unread drops the client's connection.
-            await request.get_data(cache=True)
             raise ProxyError(
                 "Missing or wrong proxy key: send the --api-key value as a bearer token,"
                 " x-api-key, x-goog-api-key or ?key=",

@@ -69,7 +69,6 @@ def install_browser_guard(
     async def _guard() -> Response | None:
         host = request.headers.get("host", "")
         if not is_own_host(host_name(host), bound_host, hosts):
-            await _drain()
             raise ProxyError(
                 f"Host {host_name(host)!r} is not this proxy's: requests must name it by"
                 " address or localhost (a DNS-rebinding page names it otherwise); add"
@@ -84,7 +83,6 @@ def install_browser_guard(
         if request.method in _SAFE_METHODS:
             return None
         if origin is not None:
-            await _drain()
             raise ProxyError(
                 f"Cross-site request from {origin!r} refused: start the proxy with"
                 f" --cors-origin {origin} to let that page use it",
@@ -92,7 +90,6 @@ def install_browser_guard(
             )
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type in _FORM_TYPES:
-            await _drain()
             raise ProxyError(
                 f"Content-Type {content_type!r} is what a web page can send cross-site;"
                 " send the body as Content-Type: application/json",
@@ -107,13 +104,6 @@ def install_browser_guard(
             response.headers["access-control-allow-origin"] = "*" if "*" in origins else origin
             response.headers["vary"] = "Origin"
         return response
-
-
-async def _drain() -> None:
-    """Read the body (bounded by the app's body limit) before a refusal: a connection
-    whose request body is left unread is closed, and a client's next request on it
-    fails without an answer."""
-    await request.get_data(cache=True)
 
 
 def _preflight(origin: str) -> Response:

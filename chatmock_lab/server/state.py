@@ -49,20 +49,14 @@ class ServerState:
     taps: dict[str, Tap] = field(default_factory=dict)
     # Providers handed in ready-made (not built from a name), kept across cassettes.
     given: frozenset[str] = frozenset()
+    # What one request body may hold: from the settings, built once, read per request.
+    body_limits: BodyLimits = field(init=False)
     _retired: list[Provider] = field(default_factory=list)
     _transport: TapTransport | None = None
 
-    @property
-    def transport(self) -> TapTransport:
-        """What providers send through: taps, over the cassette deck, over the network."""
-        if self._transport is None:
-            self._transport = TapTransport(self.deck)
-        return self._transport
-
-    @property
-    def body_limits(self) -> BodyLimits:
+    def __post_init__(self) -> None:
         settings = self.settings
-        return BodyLimits(
+        self.body_limits = BodyLimits(
             max_depth=settings.max_json_depth,
             max_messages=settings.max_messages,
             max_parts=settings.max_parts,
@@ -70,6 +64,13 @@ class ServerState:
             max_list_items=settings.max_list_items,
             max_string_chars=settings.max_string_chars,
         )
+
+    @property
+    def transport(self) -> TapTransport:
+        """What providers send through: taps, over the cassette deck, over the network."""
+        if self._transport is None:
+            self._transport = TapTransport(self.deck)
+        return self._transport
 
     @property
     def provider(self) -> Provider:
