@@ -13,6 +13,7 @@ from chatmock_lab._version import __version__
 from chatmock_lab.auth.store import TokenStoreError
 from chatmock_lab.config import (
     RECORD_MODES,
+    UPSTREAM_TRANSPORTS,
     ConfigError,
     Settings,
     environment_variables,
@@ -109,6 +110,12 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         "first_byte_timeout",
         type=float,
         help="seconds until the upstream starts answering; default 300",
+    )
+    flag(
+        "--upstream-transport",
+        "upstream_transport",
+        choices=UPSTREAM_TRANSPORTS,
+        help="what carries upstream calls: aiohttp's pool (default) or httpx's own",
     )
     flag("--record", "record", help="record upstream traffic into this cassette (vcrpy YAML)")
     flag(

@@ -16,6 +16,8 @@ from chatmock_lab.core.errors import ChatmockError
 
 # vcrpy's record modes, plus `rewrite` (start the cassette afresh).
 RECORD_MODES: tuple[str, ...] = ("once", "new_episodes", "none", "all", "rewrite")
+# What may carry upstream calls under httpx's API (see chatmock_lab/network.py).
+UPSTREAM_TRANSPORTS: tuple[str, ...] = ("aiohttp", "httpx")
 
 
 class ConfigError(ChatmockError, ValueError):
@@ -51,6 +53,8 @@ class Settings:
     retries: int = 2
     connect_timeout: float = 10.0
     first_byte_timeout: float = 300.0
+    # What carries upstream calls under httpx's API: aiohttp's pool, or httpx's own.
+    upstream_transport: str = "aiohttp"
     # A key clients must present, for a proxy reachable beyond this machine.
     api_key: str | None = field(default=None, repr=False)
     record: Path | None = None
@@ -125,6 +129,11 @@ class Settings:
             raise ConfigError(
                 f"record_mode: must be one of {', '.join(RECORD_MODES)}, got {self.record_mode!r}"
             )
+        if self.upstream_transport not in UPSTREAM_TRANSPORTS:
+            raise ConfigError(
+                f"upstream_transport: must be one of {', '.join(UPSTREAM_TRANSPORTS)},"
+                f" got {self.upstream_transport!r}"
+            )
         if self.replay_speed < 0:
             raise ConfigError(f"replay_speed: must not be negative, got {self.replay_speed}")
         if self.retries < 0:
@@ -187,6 +196,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "retries": ("CHATMOCK_RETRIES", _parse_int),
     "connect_timeout": ("CHATMOCK_CONNECT_TIMEOUT", _parse_float),
     "first_byte_timeout": ("CHATMOCK_FIRST_BYTE_TIMEOUT", _parse_float),
+    "upstream_transport": ("CHATMOCK_UPSTREAM_TRANSPORT", str),
     "api_key": ("CHATMOCK_API_KEY", str),
     "record": ("CHATMOCK_RECORD", Path),
     "replay": ("CHATMOCK_REPLAY", Path),

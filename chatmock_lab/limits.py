@@ -70,15 +70,19 @@ class Gate:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self.wait_timeout)
-        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+            # Not `wait_for`: before Python 3.12 it can swallow a cancellation arriving
+            # as the wait ends. The shield keeps a timeout from cancelling the waiter
+            # itself, so a permit handed over just then is seen below.
+            async with asyncio.timeout(self.wait_timeout):
+                await asyncio.shield(waiter)
+        except (TimeoutError, asyncio.CancelledError) as exc:
             if waiter.done() and not waiter.cancelled():
-                # Handed a permit just as we gave up: pass it on instead of leaking it.
-                self.in_use -= 1
+                # Handed a permit just as we gave up: pass it on instead of leaking it
+                # (`_hand_on` gives our count to the next waiter, or frees it).
                 self._hand_on()
             else:
                 waiter.cancel()
-            with_timeout = isinstance(exc, asyncio.TimeoutError)
+            with_timeout = isinstance(exc, TimeoutError)
             if with_timeout:
                 raise ProxyError(
                     f"Too many requests in flight: waited {self.wait_timeout:g} s for one of"

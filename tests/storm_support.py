@@ -173,7 +173,7 @@ async def _client(
                     outcome.ended_early = True
                     break
                 outcome.received += len(chunk)
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
     finally:
         # abort(), not close(): nothing is flushed or waited for, as when a process dies;

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from chatmock_lab.redact import redactor
@@ -142,7 +142,7 @@ def _masked(account_id: str | None) -> str:
 
 def _iso(timestamp: float) -> str:
     try:
-        moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+        moment = datetime.fromtimestamp(timestamp, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return repr(timestamp)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

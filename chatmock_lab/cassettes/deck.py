@@ -18,14 +18,13 @@ import httpx
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
+from chatmock_lab.network import network_transport
 
 
 class CassetteDeck(httpx.AsyncBaseTransport):
     def __init__(self, network: httpx.AsyncBaseTransport | None = None) -> None:
         # Every provider shares this pool, as each had its own before.
-        self.network = network or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        )
+        self.network = network or network_transport()
         self._cassette: CassetteTransport | None = None
         self._lock = threading.Lock()
 

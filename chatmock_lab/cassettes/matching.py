@@ -101,6 +101,15 @@ class Matcher:
         self._by_request: dict[CanonicalRequest, list[int]] = {}
         for index, canonical in enumerate(self._canonical):
             self._by_request.setdefault(canonical, []).append(index)
+        # The same requests with top-level `stream` left out, for requests no recording
+        # matches exactly: the proxy used to ask its upstream for a stream even when the
+        # client wanted one body, so cassettes recorded then hold `stream: true` where a
+        # replay now asks `false` (the provider reads either answer).
+        self._stream_blind = self._ignore | {"$.stream"}
+        self._by_request_any_stream: dict[CanonicalRequest, list[int]] = {}
+        for index, interaction in enumerate(cassette.interactions):
+            key = self._canonicalize(interaction.request, self._stream_blind)
+            self._by_request_any_stream.setdefault(key, []).append(index)
         self._play_counts = [0] * len(cassette.interactions)
 
     def match(self, request: RecordedRequest) -> Interaction | None:
@@ -109,7 +118,7 @@ class Matcher:
 
     def match_index(self, request: RecordedRequest) -> int | None:
         """The index of the recording to play for `request`, counted as played."""
-        indexes = self._by_request.get(self._canonicalize(request), [])
+        indexes = self._recordings_of(request)
         with self._lock:
             for index in indexes:
                 if self._play_counts[index] == 0:
@@ -125,7 +134,7 @@ class Matcher:
         """The recordings of `request` (each one's index and how many times it was played),
         for saying why a request whose recordings were all played got nothing; empty when
         no recording matches it at all."""
-        indexes = self._by_request.get(self._canonicalize(request), [])
+        indexes = self._recordings_of(request)
         with self._lock:
             return [(index, self._play_counts[index]) for index in indexes]
 
@@ -164,8 +173,21 @@ class Matcher:
             lines = [*lines[:_DIFF_LINES], f"... ({len(lines) - _DIFF_LINES} more lines)"]
         return best, "\n".join(lines)
 
-    def _canonicalize(self, request: RecordedRequest) -> CanonicalRequest:
-        return canonical_request(request, ignore=self._ignore, ignore_query=self._ignore_query)
+    def _recordings_of(self, request: RecordedRequest) -> list[int]:
+        exact = self._by_request.get(self._canonicalize(request))
+        if exact:
+            return exact
+        key = self._canonicalize(request, self._stream_blind)
+        return self._by_request_any_stream.get(key, [])
+
+    def _canonicalize(
+        self, request: RecordedRequest, ignore: frozenset[str] | None = None
+    ) -> CanonicalRequest:
+        return canonical_request(
+            request,
+            ignore=self._ignore if ignore is None else ignore,
+            ignore_query=self._ignore_query,
+        )
 
 
 def _lines(canonical: CanonicalRequest) -> list[str]:

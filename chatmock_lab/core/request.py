@@ -207,6 +207,11 @@ class ChatRequest:
     metadata: dict[str, Any] | None = None
     # Dialect-specific values a provider may pass on, e.g. "anthropic-beta": [features].
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Whether the client reads the answer as it comes. False: only the whole answer
+    # matters, so a provider may ask its upstream for one body instead of a stream (no
+    # frames to parse; the answer's events come at once at its end). How the answer is
+    # read, not what was asked: left out of equality and repr (the mock's ids hash it).
+    stream: bool = field(default=True, repr=False, compare=False)
     # Not part of what was asked: who is watching this request, if anyone.
     trace: Trace | None = field(default=None, repr=False, compare=False)
 

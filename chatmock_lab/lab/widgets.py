@@ -204,7 +204,7 @@ class ApprovalWidget(widgets.VBox):
             self.children = (*self.children, row)
         try:
             approved = await asyncio.wait_for(asyncio.wrap_future(decided), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             approved = False
             self._settle(row, decided, False, "timed out: denied")
         self.decisions.append((request, approved))

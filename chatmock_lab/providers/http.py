@@ -22,6 +22,7 @@ from chatmock_lab.cassettes.transport import PROVIDER_EXTENSION
 from chatmock_lab.core import Error, Event, ProxyError, Trace
 from chatmock_lab.dialects.openai import upstream_error
 from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from chatmock_lab.network import network_transport
 from chatmock_lab.redact import Redactor, app_redactor
 from chatmock_lab.sse import SSEDecoder, SSEEvent
 from chatmock_lab.taps import TAP_EXTENSION
@@ -30,6 +31,17 @@ logger = logging.getLogger("chatmock_lab.upstream")
 
 # Verbose logs show at most this much of one body.
 _LOG_BODY_LIMIT = 64 * 1024
+# Seconds to send a request body to an upstream.
+_WRITE_TIMEOUT = 60.0
+# Parsed URLs kept per upstream (a base URL and its few paths; more is a changing query).
+_CACHED_URLS = 256
+# What an httpx client sends unless told otherwise; the providers' headers win.
+_DEFAULT_HEADERS = {
+    "accept": "*/*",
+    "accept-encoding": "gzip, deflate",
+    "connection": "keep-alive",
+    "user-agent": f"python-httpx/{httpx.__version__}",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,30 +181,38 @@ class HttpUpstream:
     ) -> None:
         self.name = name
         # Where requests really go: the network, or a cassette that records or replays.
-        self.transport = transport
+        self._transport = transport
+        self._urls: dict[str, httpx.URL] = {}
         # How this upstream's error bodies read (OpenAI's envelope, Codex's `detail`, ...).
         self.error_parser = error_parser or upstream_error
         self.redactor = redactor or app_redactor()
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
-        self._client: httpx.AsyncClient | None = None
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(
-                    connect=self.timeouts.connect, read=None, write=60.0, pool=None
-                ),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-                transport=self.transport,
-            )
-        return self._client
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """Where requests go: the one given (taps over the cassette deck, in a server),
+        else a network pool of this upstream's own, made on first use."""
+        if self._transport is None:
+            self._transport = network_transport()
+        return self._transport
+
+    def _url(self, url: str) -> httpx.URL:
+        # Parsing a URL is a tenth of what httpx costs per request; providers call the
+        # same few (a base URL and a path) over and over.
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _CACHED_URLS:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        # Closes the transport, given or made, as an httpx client closing would (a
+        # server's shared deck takes this as a no-op; a cassette writes itself out).
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.aclose()
 
     async def open(
         self,
@@ -218,22 +238,36 @@ class HttpUpstream:
                 self.redactor.headers(headers),
                 _loggable(json_body, self.redactor) if json_body is not None else "-",
             )
+        extensions["timeout"] = {
+            "connect": self.timeouts.connect,
+            "read": None,
+            "write": _WRITE_TIMEOUT,
+            "pool": None,
+        }
+        all_headers = {**_DEFAULT_HEADERS, **headers}
+        content = b""
+        if json_body is not None:
+            all_headers["content-type"] = "application/json"
+            content = json.dumps(
+                json_body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+        target = self._url(url)
+        transport = self.transport
         attempt = 0
         while True:
             attempt += 1
-            request = self.client.build_request(
-                method,
-                url,
-                headers=headers,
-                json=json_body,
-                extensions=extensions,
+            # Straight to the transport (the seam taps and cassettes sit at): an
+            # AsyncClient's redirects, auth, cookie jar and hooks are nothing a proxy
+            # wants, and cost as much as the rest of the upstream call.
+            request = httpx.Request(
+                method, target, headers=all_headers, content=content, extensions=extensions
             )
             deadline = time.monotonic() + self.timeouts.first_byte
             try:
-                response = await asyncio.wait_for(
-                    self.client.send(request, stream=True), self.timeouts.first_byte
-                )
-            except asyncio.TimeoutError:
+                # A deadline on this task, not `wait_for`'s new task per request.
+                async with asyncio.timeout(self.timeouts.first_byte):
+                    response = await transport.handle_async_request(request)
+            except TimeoutError:
                 raise ProxyError(
                     f"{self.name} did not answer within {self.timeouts.first_byte:g} s"
                     " (--first-byte-timeout)",
@@ -352,10 +386,11 @@ class HttpUpstream:
         if deadline is not None:
             budget = max(0.0, deadline - time.monotonic())
         try:
-            first = await asyncio.wait_for(anext(iterator), budget)
+            async with asyncio.timeout(budget):
+                first = await anext(iterator)
         except StopAsyncIteration:
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ProxyError(
                 f"{self.name} sent no data within {self.timeouts.first_byte:g} s"
                 " (--first-byte-timeout)",

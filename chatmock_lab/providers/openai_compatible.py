@@ -113,6 +113,8 @@ class OpenAICompatibleProvider:
     ) -> httpx.Response:
         base, headers = await self._target(request)
         trace = request.trace if request is not None else None
+        if request is not None and not request.stream:
+            headers = {**headers, "accept": "application/json"}
         return await self.http.open(
             method, f"{base}{path}", headers=headers, json_body=body, trace=trace
         )
@@ -174,6 +176,9 @@ class OpenAICompatibleProvider:
             request,
             max_tokens_field=self._max_tokens_field(request.model),
             default_max_tokens_field=self.spec.max_tokens_field,
+            # A client that waits for the whole answer gets it from one upstream body:
+            # no frames to parse, and the upstream need not stream either.
+            stream=request.stream,
         )
         report_dropped(self.name, request, dropped)
         response = await self._open("POST", "/chat/completions", request=request, body=body)
@@ -182,7 +187,7 @@ class OpenAICompatibleProvider:
 
     async def _answer(self, response: httpx.Response) -> AsyncIterator[Event]:
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            # An upstream that ignored `stream: true` and answered in one piece.
+            # A non-streamed answer (asked for, or an upstream that ignored `stream: true`).
             for event in events_from_completion(json.loads(await response.aread())):
                 yield event
             return

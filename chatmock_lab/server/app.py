@@ -12,10 +12,12 @@ import httpx
 from quart import Quart, Response, request
 from quart.wrappers.response import DataBody
 
+from chatmock_lab.cassettes.deck import CassetteDeck
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.config import Settings
 from chatmock_lab.core import ProxyError
 from chatmock_lab.limits import Approver, Gate, RateLimiter, TerminalApprover
+from chatmock_lab.network import network_transport
 from chatmock_lab.providers import Provider, secret_variables
 from chatmock_lab.redact import app_redactor
 from chatmock_lab.server import (
@@ -28,7 +30,7 @@ from chatmock_lab.server import (
     responses_routes,
 )
 from chatmock_lab.server.body_drain import BodyWatch, drain_body
-from chatmock_lab.server.browser_guard import install_browser_guard
+from chatmock_lab.server.browser_guard import BrowserGuard
 from chatmock_lab.server.dispatch import request_tap
 from chatmock_lab.server.errors import install_error_handlers
 from chatmock_lab.server.state import ServerState, attach_state, server_state
@@ -87,6 +89,7 @@ def create_app(
         given=frozenset() if provider is None else frozenset({settings.provider}),
         redactor=redactor,
         auth_transport=auth_transport,
+        deck=CassetteDeck(network_transport(settings.upstream_transport)),
     )
     matching = MatchOptions(allow_playback_repeats=settings.allow_playback_repeats).ignoring(
         settings.match_ignore
@@ -127,44 +130,25 @@ def create_app(
         app.register_blueprint(blueprint, url_prefix="/v1beta", name=f"{blueprint.name}_v1beta")
     install_error_handlers(app)
     app.asgi_app = BodyWatch(app.asgi_app)  # type: ignore[method-assign, assignment]
-    # First of the request hooks: a refused page's request touches nothing else.
-    install_browser_guard(
-        app,
+    guard = BrowserGuard(
         bound_host=settings.host,
         allowed_hosts=settings.allowed_hosts,
         cors_origins=settings.cors_origins,
     )
+    key = settings.api_key
+    log_requests = settings.verbose
 
+    # One hook before and one after each request (Quart's cost is per hook), doing only
+    # what these settings need.
     @app.before_request
-    async def _start_tap() -> None:
+    async def _before() -> Response | None:
+        # First: a refused page's request touches nothing else.
+        preflight = guard.check()
+        if preflight is not None:
+            return preflight
         tap = request_tap()
         if tap is not None:
             tap.begin()
-
-    @app.after_request
-    async def _read_what_was_sent(response: Response) -> Response:
-        # A route that answers without reading the body (a 404, a 413, a GET with a
-        # body) would leave Hypercorn to close the connection under the client. Not
-        # after a 408: that client is the one too slow to wait for.
-        if response.status_code != 408:
-            await drain_body()
-        return response
-
-    @app.after_request
-    async def _count(response: Response) -> Response:
-        server_state().requests_served += 1
-        tap = request_tap()
-        if tap is not None and isinstance(response.response, DataBody):
-            # A whole body (JSON, or an error) is one chunk; streams note their own.
-            tap.add("client", await response.get_data(as_text=False))
-            tap.end()
-        if settings.verbose:
-            logger.debug("%s %s -> %s", request.method, request.path, response.status_code)
-        return response
-
-    @app.before_request
-    async def _check_proxy_key() -> None:
-        key = settings.api_key
         if (
             key is not None
             and request.path not in _OPEN_PATHS
@@ -175,10 +159,7 @@ def create_app(
                 " x-api-key, x-goog-api-key or ?key=",
                 kind="authentication",
             )
-
-    @app.before_request
-    async def _log_request() -> None:
-        if settings.verbose and logger.isEnabledFor(logging.DEBUG):
+        if log_requests and logger.isEnabledFor(logging.DEBUG):
             redactor.add_from_headers(dict(request.headers))
             body = await request.get_data(as_text=True)
             logger.debug(
@@ -188,6 +169,25 @@ def create_app(
                 redactor.headers(dict(request.headers)),
                 redactor.text(str(body)[:65536]) or "-",
             )
+        return None
+
+    @app.after_request
+    async def _after(response: Response) -> Response:
+        server_state().requests_served += 1
+        tap = request_tap()
+        if tap is not None and isinstance(response.response, DataBody):
+            # A whole body (JSON, or an error) is one chunk; streams note their own.
+            tap.add("client", await response.get_data(as_text=False))
+            tap.end()
+        if log_requests:
+            logger.debug("%s %s -> %s", request.method, request.path, response.status_code)
+        # A route that answers without reading the body (a 404, a 413, a GET with a
+        # body) would leave Hypercorn to close the connection under the client. Not
+        # after a 408: that client is the one too slow to wait for.
+        if response.status_code != 408:
+            await drain_body()
+        guard.add_cors(response)
+        return response
 
     @app.before_serving
     async def _load_tokenizer() -> None:

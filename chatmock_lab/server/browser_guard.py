@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from quart import Quart, Response, request
+from quart import Response, request
 
 from chatmock_lab.core import ProxyError
 
@@ -56,27 +56,33 @@ def is_own_host(name: str, bound: str, allowed: Iterable[str]) -> bool:
     return True
 
 
-def install_browser_guard(
-    app: Quart, *, bound_host: str, allowed_hosts: Iterable[str], cors_origins: Iterable[str]
-) -> None:
-    hosts = tuple(allowed_hosts)
-    origins = frozenset(o.rstrip("/") for o in cors_origins)
+class BrowserGuard:
+    """The two checks, run by the app's one before-request hook (`check`), and the CORS
+    headers added by its one after-request hook (`add_cors`)."""
 
-    def origin_allowed(origin: str) -> bool:
-        return "*" in origins or origin.rstrip("/") in origins
+    def __init__(
+        self, *, bound_host: str, allowed_hosts: Iterable[str], cors_origins: Iterable[str]
+    ) -> None:
+        self.bound_host = bound_host
+        self.allowed_hosts = tuple(allowed_hosts)
+        self.origins = frozenset(o.rstrip("/") for o in cors_origins)
 
-    @app.before_request
-    async def _guard() -> Response | None:
-        host = request.headers.get("host", "")
-        if not is_own_host(host_name(host), bound_host, hosts):
+    def _origin_allowed(self, origin: str) -> bool:
+        return "*" in self.origins or origin.rstrip("/") in self.origins
+
+    def check(self) -> Response | None:
+        """None to go on with the request, a preflight's answer, or `ProxyError`."""
+        headers = request.headers
+        host = headers.get("host", "")
+        if not is_own_host(host_name(host), self.bound_host, self.allowed_hosts):
             raise ProxyError(
                 f"Host {host_name(host)!r} is not this proxy's: requests must name it by"
                 " address or localhost (a DNS-rebinding page names it otherwise); add"
                 " --allowed-host NAME to serve that name",
                 kind="permission",
             )
-        origin = request.headers.get("origin")
-        if origin is not None and origin != "null" and origin_allowed(origin):
+        origin = headers.get("origin")
+        if origin is not None and origin != "null" and self._origin_allowed(origin):
             if request.method == "OPTIONS":
                 return _preflight(origin)
             return None
@@ -88,7 +94,7 @@ def install_browser_guard(
                 f" --cors-origin {origin} to let that page use it",
                 kind="permission",
             )
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type in _FORM_TYPES:
             raise ProxyError(
                 f"Content-Type {content_type!r} is what a web page can send cross-site;"
@@ -97,13 +103,13 @@ def install_browser_guard(
             )
         return None
 
-    @app.after_request
-    async def _cors(response: Response) -> Response:
+    def add_cors(self, response: Response) -> None:
+        if not self.origins:
+            return
         origin = request.headers.get("origin")
-        if origin is not None and origin_allowed(origin):
-            response.headers["access-control-allow-origin"] = "*" if "*" in origins else origin
+        if origin is not None and self._origin_allowed(origin):
+            response.headers["access-control-allow-origin"] = "*" if "*" in self.origins else origin
             response.headers["vary"] = "Origin"
-        return response
 
 
 def _preflight(origin: str) -> Response:

@@ -82,8 +82,12 @@ async def embed_inputs(embedding: EmbeddingRequest) -> EmbeddingResult:
 
 def request_tap() -> Tap | None:
     """The tap the current request asked to be copied to (`x-chatmock-tap`), if any."""
+    taps = server_state().taps
+    if not taps:
+        # No tap registered (the usual case): no header to look up on every request.
+        return None
     tap_id = request.headers.get(TAP_HEADER)
-    return server_state().taps.get(tap_id) if tap_id else None
+    return taps.get(tap_id) if tap_id else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +140,8 @@ async def open_stream(
 ) -> OpenedStream:
     """Start `chat` on its provider. The caller's request is not changed: the provider
     gets a copy with its own model name, hints and the request's tap. `dropped` are the
-    inbound `dialect`'s notes on what its parser could not carry over. A `stream` that
+    inbound `dialect`'s notes on what its parser could not carry over. `stream` says
+    whether the client reads the answer as it comes (`ChatRequest.stream`); one that
     must wait in line for a Gate slot starts after `keepalive_seconds` with keep-alives
     (see `prime`); one that need not wait starts with its first event."""
     state = server_state()
@@ -146,6 +151,7 @@ async def open_stream(
         chat,
         model=provider.map_model(model),
         extensions=_with_hints(provider, chat),
+        stream=stream,
         trace=tap,
     )
     report_dropped(dialect, upstream, dropped or ())
@@ -173,38 +179,31 @@ async def _guarded(
     permit = await state.gate.acquire()
     try:
         await state.rate_limiter.admit()
-        async with aclosing(_with_usage(provider.stream(chat), chat)) as events:
+        async with aclosing(provider.stream(chat)) as events:
+            # Usage counted by the proxy's tokenizer (`Usage.estimated`) before the
+            # finish when the upstream reported none, so that no dialect reports zeros
+            # as if they were real. In this loop, not a generator of its own: every
+            # event of every answer passes through here.
+            reported = False
+            produced: list[str] = []
             async for event in events:
+                if isinstance(event, Usage):
+                    reported = True
+                elif isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
+                    produced.append(event.text)
+                elif isinstance(event, ToolCallDelta):
+                    produced.append(event.arguments)
+                elif isinstance(event, ToolCallStart):
+                    produced.append(event.name)
+                elif isinstance(event, Finish) and not reported:
+                    yield Usage(
+                        input_tokens=await tokens.count_request_off_loop(chat),
+                        output_tokens=await tokens.count_text_off_loop("".join(produced)),
+                        estimated=True,
+                    )
                 yield event
     finally:
         permit.release()
-
-
-async def _with_usage(
-    events: AsyncGenerator[Event, None], chat: ChatRequest
-) -> AsyncGenerator[Event, None]:
-    """The events, with usage counted by the proxy's tokenizer (`Usage.estimated`) before
-    the finish when the upstream reported none, so that no dialect reports zeros as if
-    they were real."""
-    reported = False
-    produced: list[str] = []
-    async with aclosing(events):
-        async for event in events:
-            if isinstance(event, Usage):
-                reported = True
-            elif isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
-                produced.append(event.text)
-            elif isinstance(event, ToolCallDelta):
-                produced.append(event.arguments)
-            elif isinstance(event, ToolCallStart):
-                produced.append(event.name)
-            elif isinstance(event, Finish) and not reported:
-                yield Usage(
-                    input_tokens=await tokens.count_request_off_loop(chat),
-                    output_tokens=await tokens.count_text_off_loop("".join(produced)),
-                    estimated=True,
-                )
-            yield event
 
 
 def _last_text(chat: ChatRequest) -> str:

@@ -52,7 +52,7 @@ async def chat_completions() -> Response:
 async def _opened_lazily(chat: ChatRequest) -> AsyncGenerator[Event, None]:
     """A stream opened on first iteration, so that its failure to open lands inside
     `render_events` (a later prompt of a stream that has already started)."""
-    opened = await open_stream(chat, dialect="openai")
+    opened = await open_stream(chat, dialect="openai", stream=True)
     async with aclosing(opened.events) as events:
         async for event in events:
             yield event

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from quart import Response
 
-from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, acollect
+from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, ResponseBuilder
 from chatmock_lab.redact import Redactor
 from chatmock_lab.taps import Tap, tapped
 
@@ -155,22 +155,34 @@ async def prime(
     slot) starts without it, so its client gets the headers and keep-alives instead of
     silence, and what fails later arrives as the dialect's error frame. The stream
     returned owns `events` and closes it."""
-    step: asyncio.Future[Event] = asyncio.ensure_future(anext(events))
-    try:
-        done, _ = await asyncio.wait({step}, timeout=patience)
-    except BaseException:
-        step.cancel()
-        await _close_after(step, events)
-        raise
-    if not done:
-        return _continued(step, events)
-    try:
-        first: Event | None = step.result()
-    except StopAsyncIteration:
-        first = None
-    except BaseException:
-        await events.aclose()
-        raise
+    first: Event | None
+    if patience is None:
+        # Nothing to time: awaited in this task (a task of its own costs as much as the
+        # rest of a small request's dispatch).
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await events.aclose()
+            raise
+    else:
+        step: asyncio.Future[Event] = asyncio.ensure_future(anext(events))
+        try:
+            done, _ = await asyncio.wait({step}, timeout=patience)
+        except BaseException:
+            step.cancel()
+            await _close_after(step, events)
+            raise
+        if not done:
+            return _continued(step, events)
+        try:
+            first = step.result()
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await events.aclose()
+            raise
     if isinstance(first, Error):
         await events.aclose()
         raise first.error
@@ -251,23 +263,22 @@ async def render_events(
 
 
 async def collect_events(events: AsyncGenerator[Event, None]) -> ChatResponse:
-    """The events collected; the stream is closed even when the client went away."""
-    async with aclosing(events), aclosing(_taking_turns(events)) as turns:
-        return await acollect(turns)
-
-
-# A provider that never waits (the mock without a delay) would hold the event loop for the
-# whole answer: 130,000 events for a 1 MB echo, while /health and every stream wait.
-_EVENTS_PER_TURN = 512
-
-
-async def _taking_turns(events: AsyncIterator[Event]) -> AsyncGenerator[Event, None]:
+    """The events collected; the stream is closed even when the client went away. A
+    provider that never waits (the mock without a delay) would hold the event loop for
+    the whole answer (130,000 events for a 1 MB echo, while /health and every stream
+    wait), so the loop gets a turn every `_EVENTS_PER_TURN` events."""
+    builder = ResponseBuilder()
     count = 0
-    async for event in events:
-        yield event
-        count += 1
-        if count % _EVENTS_PER_TURN == 0:
-            await asyncio.sleep(0)
+    async with aclosing(events):
+        async for event in events:
+            builder.add(event)
+            count += 1
+            if count % _EVENTS_PER_TURN == 0:
+                await asyncio.sleep(0)
+    return builder.build()
+
+
+_EVENTS_PER_TURN = 512
 
 
 def stream_response(

@@ -557,6 +557,10 @@ class _Answer:
         reply = self.reply
         if reply.completion is not None:
             return {**self._envelope(), "object": "chat.completion", **reply.completion}
+        if reply.chunks is not None:
+            # What a real server answers a non-streaming client: the same answer, whole.
+            folded = fold_chunks([c for c in reply.chunks if isinstance(c, dict)])
+            return {**self._envelope(), "object": "chat.completion", **folded}
         message: dict[str, Any] = {
             "role": "assistant",
             "content": None if self.tool_calls and not reply.text else reply.text,
@@ -636,6 +640,72 @@ class _Answer:
     ) -> dict[str, Any]:
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return {**self._envelope(), "choices": [choice]}
+
+
+def fold_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Chat Completions chunks as the one `chat.completion` body they stream: each
+    choice's deltas joined (content, reasoning, refusal, tool calls, logprobs), its
+    finish reason and matched stop, the first chunk id and the usage; an error chunk is
+    the whole answer. A tool call opens
+    where a stream reader opens one: a new index, a new id, or a second name at an
+    index whose call came without an id."""
+    choices: dict[int, dict[str, Any]] = {}
+    # (choice, tool_calls index) -> the call's position in the message's list
+    open_calls: dict[tuple[int, int], int] = {}
+    body: dict[str, Any] = {}
+    for chunk in chunks:
+        if chunk.get("error"):
+            # An error chunk in a 200 stream: the same error object in a 200 body.
+            return {"error": chunk["error"]}
+        if isinstance(chunk.get("id"), str):
+            body.setdefault("id", chunk["id"])
+        if isinstance(chunk.get("usage"), dict):
+            body["usage"] = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            index = choice.get("index", 0)
+            folded = choices.setdefault(
+                index,
+                {
+                    "index": index,
+                    "message": {"role": "assistant", "content": None},
+                    "logprobs": None,
+                    "finish_reason": None,
+                },
+            )
+            message = folded["message"]
+            delta = choice.get("delta") or {}
+            for field_name in ("content", "reasoning_content", "refusal"):
+                if isinstance(delta.get(field_name), str):
+                    message[field_name] = (message.get(field_name) or "") + delta[field_name]
+            for position, call in enumerate(delta.get("tool_calls") or []):
+                calls = message.setdefault("tool_calls", [])
+                key = (index, call.get("index", position))
+                function = call.get("function") or {}
+                known = open_calls.get(key)
+                target = calls[known] if known is not None else None
+                if target is None or (
+                    (call.get("id") and call["id"] != target.get("id"))
+                    or (not call.get("id") and function.get("name") and target["function"]["name"])
+                ):
+                    target = {"type": "function", "function": {"name": "", "arguments": ""}}
+                    open_calls[key] = len(calls)
+                    calls.append(target)
+                if call.get("id"):
+                    target["id"] = call["id"]
+                target["function"]["name"] += function.get("name") or ""
+                target["function"]["arguments"] += function.get("arguments") or ""
+            logprobs = choice.get("logprobs")
+            if isinstance(logprobs, dict):
+                into = folded["logprobs"] = folded["logprobs"] or {}
+                for name, entries in logprobs.items():
+                    if isinstance(entries, list):
+                        into[name] = [*(into.get(name) or []), *entries]
+            if choice.get("finish_reason"):
+                folded["finish_reason"] = choice["finish_reason"]
+            if choice.get("stop_reason") is not None:
+                folded["stop_reason"] = choice["stop_reason"]
+    body["choices"] = [choices[i] for i in sorted(choices)]
+    return body
 
 
 def _final_choice(index: int, message: dict[str, Any], finish_reason: str) -> dict[str, Any]:

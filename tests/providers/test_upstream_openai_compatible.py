@@ -71,13 +71,21 @@ def test_openai_sdk_text_stream_and_usage(fake, proxy) -> None:
     assert (
         sent.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
     )  # the upstream's key, not the client's
+    # A client that waits for the whole answer: one JSON body asked for, no stream.
     assert sent.body == {
+        "model": "grok-4",
+        "messages": [{"role": "user", "content": "Hello upstream"}],
+        "temperature": 0.2,
+    }
+    assert sent.headers["accept"] == "application/json"
+    streamed = fake.requests[1]
+    assert streamed.body == {
         "model": "grok-4",
         "messages": [{"role": "user", "content": "Hello upstream"}],
         "stream": True,
         "stream_options": {"include_usage": True},
-        "temperature": 0.2,
     }
+    assert streamed.headers["accept"] == "text/event-stream"
 
 
 def test_openai_sdk_tools_images_and_reasoning_reach_the_upstream_field_by_field(

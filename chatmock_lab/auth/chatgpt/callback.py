@@ -100,7 +100,7 @@ class CallbackServer:
             raise RuntimeError("the callback server is not started")
         try:
             return await asyncio.wait_for(asyncio.shield(self._code), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise LoginError(
                 f"no sign-in came back from the browser within {timeout:g} s; run the login again"
             ) from None
@@ -147,7 +147,7 @@ class CallbackServer:
         try:
             method, status, page = await self._answer(reader)
             await _write_page(writer, status, page, head_only=method == "HEAD")
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ValueError):
             # A client that hung up, dawdled or sent garbage: nothing to answer.
             pass
         finally:
@@ -201,7 +201,7 @@ class CallbackServer:
         code_future.set_result(code)
         try:
             failure = await asyncio.wait_for(asyncio.shield(outcome), _OUTCOME_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return 504, _page("Still working", "Check the terminal for the login's outcome.")
         if failure is not None:
             return 500, _page("Sign-in failed", failure)

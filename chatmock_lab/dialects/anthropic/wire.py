@@ -9,7 +9,7 @@ error types and the 529 overload status).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chatmock_lab.core import FinishReason, ProxyError, Usage
@@ -83,7 +83,7 @@ PING = event_frame({"type": "ping"})
 
 def render_model(model_id: str, *, created: int, display_name: str | None) -> dict[str, Any]:
     """One entry of `/v1/models`; `created` is a Unix time, sent as an RFC 3339 date."""
-    created_at = datetime.fromtimestamp(created, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created_at = datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "type": "model",
         "id": model_id,

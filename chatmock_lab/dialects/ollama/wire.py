@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chatmock_lab.core import FinishReason, ModelInfo, ProxyError, Usage
@@ -68,7 +68,7 @@ def metrics(usage: Usage | None, durations: Durations) -> dict[str, Any]:
 def created_at(unix_ns: int) -> str:
     """A time as Go writes `time.Time` in JSON (RFC 3339 with nanoseconds, UTC)."""
     seconds, nanos = divmod(unix_ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{stamp}.{nanos:09d}Z"
 
 

@@ -315,15 +315,16 @@ def build_upstream_request(
     *,
     max_tokens_field: str | None = None,
     default_max_tokens_field: str = "max_completion_tokens",
+    stream: bool = True,
 ) -> tuple[dict[str, Any], list[str]]:
-    """A streaming Chat Completions body for an OpenAI-compatible upstream, and what could
-    not be carried over.
+    """A Chat Completions body for an OpenAI-compatible upstream (streaming, or with
+    `stream=False` one whole answer), and what could not be carried over.
 
     The token limit goes in `max_tokens_field` when the provider is configured with one;
     else in the field an OpenAI client used; else in `default_max_tokens_field`."""
     dropped: list[str] = []
     field = max_tokens_field or _client_max_tokens_field(request) or default_max_tokens_field
-    body = _chat_body(request, stream=True, max_tokens_field=field, dropped=dropped)
+    body = _chat_body(request, stream=stream, max_tokens_field=field, dropped=dropped)
     return body, dropped
 
 
@@ -553,7 +554,8 @@ def _token_logprobs(entries: Any, *, top: bool = True) -> tuple[TokenLogprob, ..
 
 
 def events_from_completion(body: dict[str, Any]) -> list[Event]:
-    """A whole `chat.completion` (an upstream that ignored `stream: true`) as events."""
+    """A whole `chat.completion` (a non-streamed answer, or an upstream that ignored
+    `stream: true`) as events."""
     stream = UpstreamChatStream()
     events = stream.feed(body)
     # An error object answered with a 200 ends there; anything else is a whole answer.
