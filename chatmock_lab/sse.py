@@ -8,8 +8,9 @@ lines (httpx's `aiter_lines` already splits on either).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+from chatmock_lab import json_codec
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,7 +51,7 @@ class SSEDecoder:
 
 def json_data(payload: object) -> str:
     """A payload as the compact JSON every dialect's frames carry."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return json_codec.dumps(payload)
 
 
 def encode_frame(data: object, *, event: str | None = None, line_end: str = "\n") -> bytes:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from chatmock_lab import json_codec
 from chatmock_lab.cassettes.transport import PROVIDER_EXTENSION
 from chatmock_lab.core import Error, Event, ProxyError, Trace
 from chatmock_lab.dialects.openai import upstream_error
@@ -67,6 +68,27 @@ def _loggable(body: Any, redactor: Redactor) -> str:
 DONE = "[DONE]"
 
 
+async def _lines_of(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The lines of a body, without their ends (`\n`, `\r\n` or `\r`, as SSE allows),
+    decoded as UTF-8. What httpx's `aiter_lines` does, in one generator over bytes
+    instead of three over text: every line of every stream passes here."""
+    pending = b""
+    async for chunk in chunks:
+        buffer = pending + chunk if pending else chunk
+        if not buffer:
+            continue
+        lines = buffer.splitlines(keepends=True)
+        # An unfinished last line waits for the rest, and so does one ending in `\r`,
+        # whose `\n` may come in the next chunk.
+        pending = b"" if lines[-1].endswith(b"\n") else lines.pop()
+        for line in lines:
+            end = 2 if line.endswith(b"\r\n") else 1
+            yield line[:-end].decode(errors="replace")
+    if pending:
+        end = 1 if pending.endswith(b"\r") else 0
+        yield pending[: len(pending) - end].decode(errors="replace")
+
+
 class JSONStream:
     """The JSON payloads of an upstream's SSE body, as `(event name, payload)`.
 
@@ -81,11 +103,12 @@ class JSONStream:
         self._upstream = upstream
         self._lines = upstream.lines(response)
         self._bare_json_lines = bare_json_lines
+        self._finished = False
         self.said_done = False
 
     def _decoded(self, data: str) -> Any:
         try:
-            return json.loads(data)
+            return json_codec.loads(data)
         except ValueError:
             raise ProxyError(
                 f"{self._upstream.name} sent a malformed stream line: {data[:80]!r}", status=502
@@ -110,7 +133,9 @@ class JSONStream:
             yield frame.event, self._decoded(frame.data)
 
     async def finish(self) -> None:
-        await self._upstream.drain(self._lines)
+        if not self._finished:
+            self._finished = True
+            await self._upstream.drain(self._lines)
 
     async def events(
         self,
@@ -248,9 +273,7 @@ class HttpUpstream:
         content = b""
         if json_body is not None:
             all_headers["content-type"] = "application/json"
-            content = json.dumps(
-                json_body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode()
+            content = json_codec.dumps_bytes(json_body)
         target = self._url(url)
         transport = self.transport
         attempt = 0
@@ -295,7 +318,7 @@ class HttpUpstream:
             raw = await response.aread()
             await response.aclose()
             try:
-                payload: Any = json.loads(raw)
+                payload: Any = json_codec.loads(raw)
             except ValueError:
                 payload = raw.decode(errors="replace")
             error = self.error_parser(payload, response.status_code)
@@ -323,7 +346,7 @@ class HttpUpstream:
     async def read_json(self, response: httpx.Response) -> Any:
         """A whole JSON answer from an open response, which is then closed."""
         try:
-            return json.loads(await response.aread())
+            return json_codec.loads(await response.aread())
         except ValueError:
             raise ProxyError(
                 f"{self.name} answered with something that is not JSON", status=502
@@ -369,18 +392,17 @@ class HttpUpstream:
         """Read what is left of a body after its end marker (an upstream that keeps
         talking after that is cut off after `timeout`)."""
 
-        async def consume() -> None:
-            async for _ in lines:
-                pass
-
-        with contextlib.suppress(asyncio.TimeoutError, httpx.TransportError):
-            await asyncio.wait_for(consume(), timeout)
+        with contextlib.suppress(TimeoutError, httpx.TransportError):
+            # A deadline on this task: no task of its own per stream, as `wait_for` made.
+            async with asyncio.timeout(timeout):
+                async for _ in lines:
+                    pass
 
     async def lines(self, response: httpx.Response) -> AsyncIterator[str]:
         """The response's lines; the first must come within the first-byte timeout (what is
         left of it after the headers), later ones may take as long as they take. Logged
         (masked) in verbose mode."""
-        iterator = response.aiter_lines()
+        iterator = _lines_of(response.aiter_bytes())
         deadline = response.extensions.get(_FIRST_BYTE_DEADLINE)
         budget = self.timeouts.first_byte
         if deadline is not None:

@@ -7,12 +7,12 @@ variable holding its key, its extra headers and its name for the token limit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx
 
+from chatmock_lab import json_codec
 from chatmock_lab.config import ConfigError
 from chatmock_lab.core import ChatRequest, EmbeddingRequest, Event, ProxyError
 from chatmock_lab.dialects.openai import (
@@ -188,7 +188,7 @@ class OpenAICompatibleProvider:
     async def _answer(self, response: httpx.Response) -> AsyncIterator[Event]:
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             # A non-streamed answer (asked for, or an upstream that ignored `stream: true`).
-            for event in events_from_completion(json.loads(await response.aread())):
+            for event in events_from_completion(json_codec.loads(await response.aread())):
                 yield event
             return
         async for event in self._events(response):

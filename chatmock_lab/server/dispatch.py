@@ -35,7 +35,7 @@ from chatmock_lab.core import (
 from chatmock_lab.dialects.fields import check_model_name
 from chatmock_lab.dialects.json_body import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
-from chatmock_lab.providers import EmbeddingResult, Provider, TakesRequestHints, report_dropped
+from chatmock_lab.providers import EmbeddingResult, Provider, RequestHint, report_dropped
 from chatmock_lab.redact import Redactor
 from chatmock_lab.server.responses import StreamRenderer, collect_events, prime, render_events
 from chatmock_lab.server.state import ServerState, server_state
@@ -125,8 +125,11 @@ class OpenedStream:
 def _with_hints(provider: Provider, chat: ChatRequest) -> dict[str, object]:
     """The request's extensions with the provider's per-request hints added."""
     extensions = dict(chat.extensions)
-    if isinstance(provider, TakesRequestHints):
-        for hint in provider.request_hints:
+    # Not `isinstance(provider, TakesRequestHints)`: a runtime protocol check walks the
+    # protocol's members on every call, and this runs on every request.
+    hints: tuple[RequestHint, ...] = getattr(provider, "request_hints", ())
+    if hints:
+        for hint in hints:
             value = (request.args.get(hint.query) if hint.query else None) or (
                 request.headers.get(hint.header) if hint.header else None
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
@@ -13,6 +12,7 @@ from typing import Any, Protocol
 
 from quart import Response
 
+from chatmock_lab import json_codec
 from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, ResponseBuilder
 from chatmock_lab.redact import Redactor
 from chatmock_lab.taps import Tap, tapped
@@ -143,7 +143,7 @@ def _dumps_in_pieces(value: Any) -> str:
 
 
 def _dumps(body: Any) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return json_codec.dumps(body)
 
 
 async def prime(

@@ -10,11 +10,11 @@ github.com/ollama/ollama-python `ollama/_types.py` reads the same fields.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chatmock_lab import json_codec
 from chatmock_lab.core import FinishReason, ModelInfo, ProxyError, Usage
 
 NDJSON = "application/x-ndjson"
@@ -74,7 +74,7 @@ def created_at(unix_ns: int) -> str:
 
 def frame(payload: dict[str, Any]) -> bytes:
     """One NDJSON line."""
-    return (json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return json_codec.dumps_bytes(payload) + b"\n"
 
 
 # --------------------------------------------------------------------------- models
