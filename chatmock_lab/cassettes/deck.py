@@ -15,6 +15,7 @@ import threading
 
 import httpx
 
+from chatmock_lab.cassettes.format import Cassette
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
@@ -51,6 +52,7 @@ class CassetteDeck(httpx.AsyncBaseTransport):
         speed: float = 0.0,
         matching: MatchOptions | None = None,
         play_log: PlayLog | None = None,
+        loaded: Cassette | None = None,
     ) -> CassetteTransport:
         """Record or replay through the cassette at `path` from now on (replacing any
         cassette already inserted; a request in flight finishes with the old one)."""
@@ -61,6 +63,7 @@ class CassetteDeck(httpx.AsyncBaseTransport):
             speed=speed,
             matching=matching,
             play_log=play_log,
+            loaded=loaded,
         )
         self.put(cassette)
         return cassette

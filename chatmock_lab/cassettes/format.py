@@ -315,10 +315,16 @@ def _chunks_in(raw: Any, where: str) -> list[tuple[float, str]] | None:
     return chunks
 
 
-def replay_provider(path: str | os.PathLike[str]) -> str | None:
-    """The provider a cassette was recorded from, if it says."""
+def read_cassette(path: str | os.PathLike[str]) -> Cassette:
+    """The cassette at `path`, for a replay: `ConfigError` saying what is wrong when it
+    cannot be read."""
     try:
-        providers = load_cassette(path).providers
+        return load_cassette(path)
     except (CassetteError, OSError) as error:
         raise ConfigError(f"cassette: {error}") from None
+
+
+def replay_provider(path: str | os.PathLike[str]) -> str | None:
+    """The provider a cassette was recorded from, if it says."""
+    providers = read_cassette(path).providers
     return providers[0] if providers else None

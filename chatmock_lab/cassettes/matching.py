@@ -104,12 +104,10 @@ class Matcher:
         # The same requests with top-level `stream` left out, for requests no recording
         # matches exactly: the proxy used to ask its upstream for a stream even when the
         # client wanted one body, so cassettes recorded then hold `stream: true` where a
-        # replay now asks `false` (the provider reads either answer).
+        # replay now asks `false` (the provider reads either answer). Built at the first
+        # miss: a cassette recorded now never needs it.
         self._stream_blind = self._ignore | {"$.stream"}
-        self._by_request_any_stream: dict[CanonicalRequest, list[int]] = {}
-        for index, interaction in enumerate(cassette.interactions):
-            key = self._canonicalize(interaction.request, self._stream_blind)
-            self._by_request_any_stream.setdefault(key, []).append(index)
+        self._by_request_any_stream: dict[CanonicalRequest, list[int]] | None = None
         self._play_counts = [0] * len(cassette.interactions)
 
     def match(self, request: RecordedRequest) -> Interaction | None:
@@ -177,8 +175,15 @@ class Matcher:
         exact = self._by_request.get(self._canonicalize(request))
         if exact:
             return exact
-        key = self._canonicalize(request, self._stream_blind)
-        return self._by_request_any_stream.get(key, [])
+        with self._lock:
+            if self._by_request_any_stream is None:
+                blind: dict[CanonicalRequest, list[int]] = {}
+                for index, interaction in enumerate(self.cassette.interactions):
+                    canonical = self._canonicalize(interaction.request, self._stream_blind)
+                    blind.setdefault(canonical, []).append(index)
+                self._by_request_any_stream = blind
+            by_request = self._by_request_any_stream
+        return by_request.get(self._canonicalize(request, self._stream_blind), [])
 
     def _canonicalize(
         self, request: RecordedRequest, ignore: frozenset[str] | None = None

@@ -72,7 +72,10 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         secrets: Iterable[str] = (),
         matching: MatchOptions | None = None,
         play_log: PlayLog | None = None,
+        loaded: Cassette | None = None,
     ) -> None:
+        """`loaded` is the cassette at `path` already read (by whoever needed its
+        metadata first), so a large one is not parsed twice."""
         if mode not in RECORD_MODES:
             raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, got {mode!r}")
         if speed < 0:
@@ -97,7 +100,10 @@ class CassetteTransport(httpx.AsyncBaseTransport):
                 f"{self.path}: no such cassette to replay (record it first, e.g. with"
                 " record mode once)"
             )
-        self.cassette = load_cassette(self.path) if existed else Cassette()
+        if not existed:
+            self.cassette = Cassette()
+        else:
+            self.cassette = loaded if loaded is not None else load_cassette(self.path)
         self.cassette.metadata.setdefault("recorded_by", "chatmock-lab")
         # `once` records only into a cassette that did not exist yet.
         self._may_record = mode in ("all", "rewrite", "new_episodes") or (

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatmock_lab.cassettes.format import replay_provider
+from chatmock_lab.cassettes.format import read_cassette
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
 from chatmock_lab.config import Settings
@@ -89,10 +89,15 @@ def cassette(
             state.use_cassette(previous)
         return
     base = settings or Settings(port=0)
+    loaded = None
     if provider is None and mode != "rewrite" and Path(path).exists():
-        provider = replay_provider(path)
+        # Read once: for the provider it names, and then for the replay itself.
+        loaded = read_cassette(path)
+        provider = loaded.providers[0] if loaded.providers else None
     config = base.replace(provider=provider)
     app = create_app(config, env=env)
-    transport = app_state(app).insert_cassette(path, mode=mode, speed=speed, matching=matching)
+    transport = app_state(app).insert_cassette(
+        path, mode=mode, speed=speed, matching=matching, loaded=loaded
+    )
     with BackgroundServer(config, app) as running:
         yield CassetteSession(transport, running)

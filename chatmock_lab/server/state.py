@@ -11,6 +11,7 @@ import httpx
 from quart import Quart, current_app
 
 from chatmock_lab.cassettes.deck import CassetteDeck
+from chatmock_lab.cassettes.format import Cassette
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
@@ -125,8 +126,10 @@ class ServerState:
         mode: RecordMode = "once",
         speed: float = 0.0,
         matching: MatchOptions | None = None,
+        loaded: Cassette | None = None,
     ) -> CassetteTransport:
-        """Record or replay every upstream call through this cassette from now on."""
+        """Record or replay every upstream call through this cassette from now on
+        (`loaded`: its contents, when the caller has read them already)."""
         play_log = PlayLog(self.settings.play_log) if self.settings.play_log else None
         was_replaying = self.deck.replay_only
         cassette = self.deck.insert(
@@ -135,6 +138,7 @@ class ServerState:
             speed=speed,
             matching=matching,
             play_log=play_log,
+            loaded=loaded,
         )
         self._credentials_changed(was_replaying)
         return cassette

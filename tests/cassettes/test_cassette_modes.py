@@ -3,6 +3,7 @@ mode, matching that ignores volatile fields, and unmatched requests in each dial
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -46,8 +47,6 @@ def use(path: Path, mode: str, fake: FakeOpenAIUpstream) -> AbstractContextManag
 
 
 def prompts_in(path: Path) -> list[str]:
-    import json
-
     return [
         json.loads(i.request.body or "{}")["messages"][0]["content"]
         for i in load_cassette(path).interactions
@@ -230,3 +229,26 @@ def test_serve_settings_configure_matching(
             for t in (0.1, 0.9, 1.5)
         ]
     assert answers == ["Upstream says: configured"] * 3
+
+
+def test_a_stream_recorded_for_a_non_streaming_client_still_replays(
+    tmp_path: Path, fake: FakeOpenAIUpstream
+) -> None:
+    """Cassettes recorded before the proxy asked one JSON body for clients that do not
+    stream hold `stream: true`; the replay asks `stream: false` and still gets its answer
+    (the provider reads the recorded stream). Recorded now, the body says which."""
+    path = tmp_path / "old.yaml"
+    with use(path, "all", fake) as session:
+        with openai.OpenAI(base_url=session.endpoints.openai, api_key="k") as client:
+            streamed = client.chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": "old times"}], stream=True
+            )
+            text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        plain = ask(session, "new times")
+    first, second = (json.loads(i.request.body or "{}") for i in load_cassette(path).interactions)
+    assert first["stream"] is True and "stream" not in second
+    assert text == "Upstream says: old times" and plain == "Upstream says: new times"
+    with use(path, "none", fake) as replay:
+        assert ask(replay, "old times") == text
+        assert ask(replay, "new times") == plain
+        assert replay.played == 2
