@@ -51,7 +51,8 @@ USER_PROMPT = (
 )
 
 PROXY_URL_LINE = re.compile(
-    r"^chatmock-lab serving (?P<url>https?://\S+) \(provider: (?P<provider>\S+)\)"
+    r"^chatmock-lab serving (?P<url>https?://\S+)"
+    r" \(provider: (?P<provider>[^\s,)]+)(?:, workers: \d+)?\)"
 )
 PROXY_STOPPED_LINE = "chatmock-lab stopped"
 FAKE_URL_LINE = re.compile(r"^fake OpenAI upstream serving (?P<url>https?://\S+)/v1$")

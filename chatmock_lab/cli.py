@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -30,6 +29,16 @@ def _serve_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run the proxy. Flags override CHATMOCK_* environment variables.",
     )
     add_server_flags(parser)
+    # Not among the shared flags: the notebook's server is one thread in the kernel.
+    parser.add_argument(
+        "--workers",
+        dest="workers",
+        type=int,
+        default=None,
+        help="processes serving the one port, to use more than one core; per-process"
+        " state (limits, stored responses) is not shared; default 1"
+        f" (env {environment_variables()['workers']})",
+    )
 
 
 def add_server_flags(parser: argparse.ArgumentParser) -> None:
@@ -225,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from chatmock_lab.cassettes.format import replay_provider
     from chatmock_lab.server import create_app, run_foreground
+    from chatmock_lab.server.runner import configure_logging
     from chatmock_lab.server.state import app_state
+    from chatmock_lab.server.workers import check_workers, serve_workers
 
     overrides = {k: v for k, v in vars(args).items() if k != "command"}
     settings = Settings.from_env(os.environ).replace(**overrides)
@@ -236,20 +247,13 @@ def _serve(args: argparse.Namespace) -> int:
     ):
         # None (a cassette that does not say) leaves the provider as it was.
         settings = settings.replace(provider=replay_provider(settings.replay))
-    logging.basicConfig(
-        level=logging.DEBUG if settings.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not settings.verbose:
-        # httpx notes every upstream request at INFO; that is verbose-mode material.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Before anything is built or bound: a refusal costs nothing and leaves no trace.
+    check_workers(settings, settings.workers)
     try:
         app = create_app(settings)
     except ValueError as exc:  # an unknown provider, a bad scenario file or cassette
         raise ConfigError(str(exc)) from None
-    # Whatever any library logs, this server's secrets are masked on the way out.
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter(app_state(app).redactor))
+    configure_logging(settings, RedactingFilter(app_state(app).redactor))
     if not _is_loopback(settings.host) and settings.api_key is None:
         print(
             f"chatmock-lab: WARNING: listening on {settings.host}, beyond this machine, with"
@@ -259,6 +263,9 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     try:
+        if settings.workers > 1:
+            # Each worker builds its own app; this one has checked the settings.
+            return serve_workers(settings, settings.workers)
         run_foreground(app, settings)
     except OSError as exc:
         print(

@@ -70,6 +70,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     # Web origins allowed to call the proxy from a browser (CORS); "*" for any.
     cors_origins: tuple[str, ...] = ()
+    # Processes serving the one port (`serve` only; see server/workers.py).
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -118,6 +120,8 @@ class Settings:
             raise ConfigError(
                 f"keepalive_seconds: must not be negative, got {self.keepalive_seconds}"
             )
+        if self.workers < 1:
+            raise ConfigError(f"workers: must be at least 1, got {self.workers}")
         if self.max_concurrency < 1:
             raise ConfigError(f"max_concurrency: must be at least 1, got {self.max_concurrency}")
         for name in ("queue_timeout", "rate_limit", "connect_timeout", "first_byte_timeout"):
@@ -207,6 +211,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "allowed_hosts": ("CHATMOCK_ALLOWED_HOSTS", parse_names),
     "cors_origins": ("CHATMOCK_CORS_ORIGINS", parse_names),
     "allow_playback_repeats": ("CHATMOCK_ALLOW_PLAYBACK_REPEATS", _parse_bool),
+    "workers": ("CHATMOCK_WORKERS", _parse_int),
 }
 
 

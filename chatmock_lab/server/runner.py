@@ -94,12 +94,28 @@ def run_foreground(app: Quart, settings: Settings, *, announce: bool = True) -> 
             print(f"chatmock-lab serving {url} (provider: {settings.provider})", flush=True)
         await serve_until(app, sock, settings, stop)
 
-    _run_fast(main())
+    run_fast(main())
     if announce:
         print("chatmock-lab stopped", flush=True)
 
 
-def _run_fast(main: Coroutine[Any, Any, None]) -> None:
+def configure_logging(settings: Settings, redacting: logging.Filter, *, who: str = "") -> None:
+    """Logging for a serving process: INFO (DEBUG with --verbose), `who` in each line
+    (a worker's number), every handler masking this server's secrets."""
+    prefix = f"{who} " if who else ""
+    logging.basicConfig(
+        level=logging.DEBUG if settings.verbose else logging.INFO,
+        format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s",
+    )
+    if not settings.verbose:
+        # httpx notes every upstream request at INFO; that is verbose-mode material.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Whatever any library logs, this server's secrets are masked on the way out.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redacting)
+
+
+def run_fast(main: Coroutine[Any, Any, None]) -> None:
     """`main` on uvloop where it is installed (not on Windows): the same server does
     about a fifth more requests per second (benchmarks/README.md). The background
     server keeps asyncio's own loop, like the notebook kernel it runs beside."""
