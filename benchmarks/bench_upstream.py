@@ -16,10 +16,10 @@ of the rounds, and the proxy rows the ratios of those medians to the direct ones
 
 Read the ratios with care. Through the proxy, three Python processes (client, proxy, fake)
 share the CPUs instead of two, so on a small machine the proxy rows also pay for the fake's
-CPU, which a remote upstream would not take from them. And the proxy always streams from
-its upstream, so a non-streaming request through it costs the fake a streamed reply (one
-frame per 4 characters) and the proxy the parsing of every frame, where a direct one gets
-a single JSON body: the non-streaming ratios include that difference in work.
+CPU, which a remote upstream would not take from them. A non-streaming request through
+the proxy asks its upstream for one JSON body, as a direct one does. For the proxy's own
+cost against the framework's floor, with a load generator that is not Python, see
+bench_overhead.py.
 
 Exit status: 0 if every request succeeded, 1 if any failed, 2 if a server could not be
 started or did not answer as expected, 130 on Ctrl-C, 143 on SIGTERM.
@@ -305,9 +305,9 @@ def markdown(comparisons: Sequence[Comparison], env: dict[str, Any]) -> str:
         "alternate (D P, P D, ...). proxy/direct compares those medians."
     )
     caveat = (
-        "The proxy always streams from its upstream: a non-streaming request through it "
-        f"makes the fake stream its reply in {env['fake_chunk_chars']}-character frames, "
-        "where a direct one gets a single JSON body."
+        "A non-streaming request through the proxy asks the fake for one JSON body, as a "
+        f"direct one does; streamed replies come in {env['fake_chunk_chars']}-character "
+        "frames."
     )
     rows = [_row(c, s) for c in comparisons for s in (c.direct, c.proxy)]
     out = [header, "", note, "", markdown_table(_COLUMNS, rows), "", caveat]
