@@ -46,7 +46,7 @@ def _outcome(data: bytes) -> object:
         return ("error", error.message)
 
 
-@settings(max_examples=400, derandomize=True, database=None, deadline=None)
+@settings(max_examples=150, derandomize=True, database=None, deadline=None)
 @given(_VALUES)
 def test_the_fast_path_agrees_with_the_standard_library(value: object) -> None:
     data = json.dumps({"model": "m", "value": value}, ensure_ascii=False).encode()

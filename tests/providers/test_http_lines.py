@@ -37,7 +37,7 @@ def _ours(chunks: list[bytes]) -> list[str]:
     return asyncio.run(collect())
 
 
-@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@settings(max_examples=150, derandomize=True, database=None, deadline=None)
 @given(st.lists(st.lists(_PIECES, max_size=8).map(b"".join), max_size=8))
 def test_the_same_lines_as_httpx_whatever_the_chunks(chunks: list[bytes]) -> None:
     assert _ours(chunks) == _httpx_lines(chunks)
