@@ -11,8 +11,10 @@ Servers, each its own process: `benchmarks/minimal_upstream.py` (raw asyncio, on
 answer: ~60,000 req/s here), `benchmarks/noop_app.py` (a Quart handler that reads and
 decodes the body and answers a canned completion, served by the proxy's own runner:
 Hypercorn, uvloop, the same configuration), `chatmock-lab serve --provider openai` in
-front of the minimal upstream, and `chatmock-lab serve` with the mock. The proxies run
-with `--max-concurrency 256` so that their queue is never what is measured.
+front of the minimal upstream (one process, and `--workers 2` for the rows named
+`proxy x2`), and `chatmock-lab serve` with the mock. The proxies run with
+`--max-concurrency 256` so that their queue is never what is measured; the bars compare
+one proxy process with the floor's one process.
 
 The load comes from `wrk` (`apt-get install wrk`), which is not Python and so does not
 take the GIL-bound server's core from it; the throughput cells alternate the targets
