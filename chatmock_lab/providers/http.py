@@ -206,6 +206,7 @@ class HttpUpstream:
     ) -> None:
         self.name = name
         # Where requests really go: the network, or a cassette that records or replays.
+        self._given = transport
         self._transport = transport
         self._urls: dict[str, httpx.URL] = {}
         # How this upstream's error bodies read (OpenAI's envelope, Codex's `detail`, ...).
@@ -235,7 +236,9 @@ class HttpUpstream:
     async def aclose(self) -> None:
         # Closes the transport, given or made, as an httpx client closing would (a
         # server's shared deck takes this as a no-op; a cassette writes itself out).
-        transport, self._transport = self._transport, None
+        # A given one stays this upstream's: a call after this must never find its way
+        # to the network around a cassette.
+        transport, self._transport = self._transport, self._given
         if transport is not None:
             await transport.aclose()
 

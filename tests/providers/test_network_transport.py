@@ -10,8 +10,11 @@ import json
 import threading
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
+
+from chatmock_lab.providers.http import HttpUpstream
 
 ANSWER = "Grüße aus dem Upstream"
 
@@ -134,3 +137,19 @@ def test_gzip_chunked_and_closed_connections(raw: _RawUpstream, start_server, tr
     plain, streamed = json.loads(raw.requests[0]), json.loads(raw.requests[1])
     assert "stream" not in plain and streamed["stream"] is True
     assert len(raw.requests) == 6
+
+
+def test_a_closed_upstream_keeps_the_transport_it_was_given() -> None:
+    """A provider closed and called again (a retired one finishing late) still goes
+    through its cassette or tap, never around it to the network."""
+
+    class Given(httpx.AsyncBaseTransport):
+        closed = 0
+
+        async def aclose(self) -> None:
+            Given.closed += 1
+
+    given = Given()
+    upstream = HttpUpstream("x", transport=given)
+    asyncio.run(upstream.aclose())
+    assert upstream.transport is given and Given.closed == 1
