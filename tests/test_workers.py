@@ -67,21 +67,18 @@ class Served:
         return self.stderr.read_text()
 
 
+def _serve_command(workers: int, *extra: str) -> list[str]:
+    """`chatmock-lab serve` on a free port with `workers` processes."""
+    serve = [sys.executable, "-m", "chatmock_lab", "serve", "--port", "0"]
+    return [*serve, "--workers", str(workers), *extra]
+
+
 @contextmanager
 def serving(workers: int, tmp_path: Path) -> Iterator[Served]:
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as sink:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chatmock_lab",
-                "serve",
-                "--port",
-                "0",
-                "--workers",
-                str(workers),
-            ],
+            _serve_command(workers),
             stdout=subprocess.PIPE,
             # A file, not a pipe nobody reads: the workers' logs must never block them.
             stderr=sink,
@@ -281,17 +278,7 @@ def test_replay_and_a_single_manual_worker_are_allowed() -> None:
 
 def test_the_cli_refuses_workers_with_manual() -> None:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chatmock_lab",
-            "serve",
-            "--port",
-            "0",
-            "--workers",
-            "2",
-            "--manual",
-        ],
+        _serve_command(2, "--manual"),
         capture_output=True,
         text=True,
         timeout=DEADLINE,

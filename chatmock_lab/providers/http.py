@@ -214,6 +214,14 @@ class HttpUpstream:
         self.redactor = redactor or app_redactor()
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
+        # httpx's per-request timeouts, the same for every call: no read timeout after
+        # the first byte (`lines` times that), no wait for a pooled connection.
+        self._timeout_extension = {
+            "connect": self.timeouts.connect,
+            "read": None,
+            "write": _WRITE_TIMEOUT,
+            "pool": None,
+        }
 
     @property
     def transport(self) -> httpx.AsyncBaseTransport:
@@ -266,12 +274,7 @@ class HttpUpstream:
                 self.redactor.headers(headers),
                 _loggable(json_body, self.redactor) if json_body is not None else "-",
             )
-        extensions["timeout"] = {
-            "connect": self.timeouts.connect,
-            "read": None,
-            "write": _WRITE_TIMEOUT,
-            "pool": None,
-        }
+        extensions["timeout"] = self._timeout_extension
         all_headers = {**_DEFAULT_HEADERS, **headers}
         content = b""
         if json_body is not None:

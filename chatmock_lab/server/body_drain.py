@@ -13,6 +13,7 @@ than `_DRAIN_SECONDS`, is cut off as before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from quart import request
@@ -63,8 +64,6 @@ async def drain_body() -> None:
     # Not `asyncio.wait_for`: before Python 3.12 it can swallow a cancellation that
     # arrives as the wait ends, and a handler whose client hung up would run on
     # (holding its Gate permit) to the end of its answer.
-    waiter = asyncio.ensure_future(ended.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=_DRAIN_SECONDS)
-    finally:
-        waiter.cancel()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            await ended.wait()

@@ -128,13 +128,12 @@ def _with_hints(provider: Provider, chat: ChatRequest) -> dict[str, object]:
     # Not `isinstance(provider, TakesRequestHints)`: a runtime protocol check walks the
     # protocol's members on every call, and this runs on every request.
     hints: tuple[RequestHint, ...] = getattr(provider, "request_hints", ())
-    if hints:
-        for hint in hints:
-            value = (request.args.get(hint.query) if hint.query else None) or (
-                request.headers.get(hint.header) if hint.header else None
-            )
-            if value:
-                extensions[hint.extension] = value
+    for hint in hints:
+        value = (request.args.get(hint.query) if hint.query else None) or (
+            request.headers.get(hint.header) if hint.header else None
+        )
+        if value:
+            extensions[hint.extension] = value
     return extensions
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from quart import Response
 
 from chatmock_lab import json_codec
-from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, ResponseBuilder
+from chatmock_lab.core import ChatResponse, Error, Event, ProxyError, acollect
 from chatmock_lab.redact import Redactor
 from chatmock_lab.taps import Tap, tapped
 
@@ -114,7 +114,9 @@ async def event_batches(
 def json_response(
     body: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(_dumps(body), status=status, content_type="application/json", headers=headers)
+    return Response(
+        json_codec.dumps(body), status=status, content_type="application/json", headers=headers
+    )
 
 
 async def json_response_off_loop(build: Callable[[], Any]) -> Response:
@@ -131,7 +133,9 @@ def _dumps_in_pieces(value: Any) -> str:
     worker thread would stop the event loop as surely as doing it on the loop; between
     calls, threads switch."""
     if isinstance(value, dict):
-        members = (f"{_dumps(str(key))}:{_dumps_in_pieces(item)}" for key, item in value.items())
+        members = (
+            f"{json_codec.dumps(str(key))}:{_dumps_in_pieces(item)}" for key, item in value.items()
+        )
         return "{" + ",".join(members) + "}"
     if (
         isinstance(value, list)
@@ -139,11 +143,7 @@ def _dumps_in_pieces(value: Any) -> str:
         and isinstance(value[0], dict | list)
     ):
         return "[" + ",".join(_dumps_in_pieces(item) for item in value) + "]"
-    return _dumps(value)
-
-
-def _dumps(body: Any) -> str:
-    return json_codec.dumps(body)
+    return json_codec.dumps(value)
 
 
 async def prime(
@@ -155,17 +155,11 @@ async def prime(
     slot) starts without it, so its client gets the headers and keep-alives instead of
     silence, and what fails later arrives as the dialect's error frame. The stream
     returned owns `events` and closes it."""
-    first: Event | None
+    source: Awaitable[Event]
     if patience is None:
         # Nothing to time: awaited in this task (a task of its own costs as much as the
         # rest of a small request's dispatch).
-        try:
-            first = await anext(events)
-        except StopAsyncIteration:
-            first = None
-        except BaseException:
-            await events.aclose()
-            raise
+        source = anext(events)
     else:
         step: asyncio.Future[Event] = asyncio.ensure_future(anext(events))
         try:
@@ -176,13 +170,15 @@ async def prime(
             raise
         if not done:
             return _continued(step, events)
-        try:
-            first = step.result()
-        except StopAsyncIteration:
-            first = None
-        except BaseException:
-            await events.aclose()
-            raise
+        source = step
+    first: Event | None
+    try:
+        first = await source
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await events.aclose()
+        raise
     if isinstance(first, Error):
         await events.aclose()
         raise first.error
@@ -263,22 +259,23 @@ async def render_events(
 
 
 async def collect_events(events: AsyncGenerator[Event, None]) -> ChatResponse:
-    """The events collected; the stream is closed even when the client went away. A
-    provider that never waits (the mock without a delay) would hold the event loop for
-    the whole answer (130,000 events for a 1 MB echo, while /health and every stream
-    wait), so the loop gets a turn every `_EVENTS_PER_TURN` events."""
-    builder = ResponseBuilder()
-    count = 0
-    async with aclosing(events):
-        async for event in events:
-            builder.add(event)
-            count += 1
-            if count % _EVENTS_PER_TURN == 0:
-                await asyncio.sleep(0)
-    return builder.build()
+    """The events collected; the stream is closed even when the client went away."""
+    async with aclosing(events), aclosing(_taking_turns(events)) as turns:
+        return await acollect(turns)
 
 
+# A provider that never waits (the mock without a delay) would hold the event loop for the
+# whole answer: 130,000 events for a 1 MB echo, while /health and every stream wait.
 _EVENTS_PER_TURN = 512
+
+
+async def _taking_turns(events: AsyncIterator[Event]) -> AsyncGenerator[Event, None]:
+    count = 0
+    async for event in events:
+        yield event
+        count += 1
+        if count % _EVENTS_PER_TURN == 0:
+            await asyncio.sleep(0)
 
 
 def stream_response(
