@@ -171,6 +171,12 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         help="append each replayed interaction to this file (for cassettes check --plays)",
     )
     flag(
+        "--cassette-cache",
+        "cassette_cache",
+        help="a directory where cassettes' parsed YAML is kept, so a large cassette is"
+        " parsed once per content",
+    )
+    flag(
         "--api-key",
         "api_key",
         help="a key clients must send (Bearer, x-api-key, x-goog-api-key or ?key=)",
@@ -246,7 +252,9 @@ def _serve(args: argparse.Namespace) -> int:
         and "CHATMOCK_PROVIDER" not in os.environ
     ):
         # None (a cassette that does not say) leaves the provider as it was.
-        settings = settings.replace(provider=replay_provider(settings.replay))
+        settings = settings.replace(
+            provider=replay_provider(settings.replay, cache_dir=settings.cassette_cache)
+        )
     # Before anything is built or bound: a refusal costs nothing and leaves no trace.
     check_workers(settings, settings.workers)
     try:

@@ -63,6 +63,8 @@ class Settings:
     replay_speed: float = 0.0
     # Where replays note which interactions they played, for `cassettes check --plays`.
     play_log: Path | None = None
+    # Where cassettes' parsed YAML is kept by content, so a large one is parsed once.
+    cassette_cache: Path | None = None
     # Body fields a replay leaves out of matching, beyond the volatile ones always left out.
     match_ignore: tuple[str, ...] = ()
     allow_playback_repeats: bool = False
@@ -207,6 +209,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "record_mode": ("CHATMOCK_RECORD_MODE", str),
     "replay_speed": ("CHATMOCK_REPLAY_SPEED", _parse_float),
     "play_log": ("CHATMOCK_PLAY_LOG", Path),
+    "cassette_cache": ("CHATMOCK_CASSETTE_CACHE", Path),
     "match_ignore": ("CHATMOCK_MATCH_IGNORE", parse_names),
     "allowed_hosts": ("CHATMOCK_ALLOWED_HOSTS", parse_names),
     "cors_origins": ("CHATMOCK_CORS_ORIGINS", parse_names),

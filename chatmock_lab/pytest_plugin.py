@@ -47,6 +47,8 @@ _MARKER_KEYS = frozenset(
 # Per cassette used in the session: how many interactions it holds, and which were played.
 _PLAYS = pytest.StashKey[dict[Path, tuple[int, set[int]]]]()
 _PLAY_LOG = pytest.StashKey[Path]()
+# Where cassettes' parsed YAML is kept between runs (in pytest's cache, when it has one).
+_PARSE_CACHE = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,11 +77,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
     config.stash[_PLAYS] = {}
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    if cache is not None:
+        config.stash[_PARSE_CACHE] = cache.mkdir("chatmock") / "cassettes"
     option = config.getoption("--chatmock-play-log")
     if option:
         config.stash[_PLAY_LOG] = Path(option)
-    elif getattr(config, "cache", None) is not None:
-        log = config.cache.mkdir("chatmock") / "plays.jsonl"
+    elif cache is not None:
+        log = cache.mkdir("chatmock") / "plays.jsonl"
         # One run's plays: what a check after this run should compare against. Under
         # pytest-xdist the controller starts the log afresh, and its workers append.
         if not hasattr(config, "workerinput"):
@@ -129,7 +134,11 @@ def chatmock(
     path = test_dir / options["cassette"] if "cassette" in options else _default_cassette(node)
     mode = config.getoption("--chatmock-record-mode") or options.get("mode") or "none"
     provider = config.getoption("--chatmock-provider") or options.get("provider")
-    settings = Settings(port=0, play_log=config.stash.get(_PLAY_LOG, None))
+    settings = Settings(
+        port=0,
+        play_log=config.stash.get(_PLAY_LOG, None),
+        cassette_cache=config.stash.get(_PARSE_CACHE, None),
+    )
     if mode == "none" and not path.exists():
         pytest.fail(
             f"chatmock: no cassette {path} to replay; record it with"

@@ -53,6 +53,7 @@ class CassetteDeck(httpx.AsyncBaseTransport):
         matching: MatchOptions | None = None,
         play_log: PlayLog | None = None,
         loaded: Cassette | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> CassetteTransport:
         """Record or replay through the cassette at `path` from now on (replacing any
         cassette already inserted; a request in flight finishes with the old one)."""
@@ -64,6 +65,7 @@ class CassetteDeck(httpx.AsyncBaseTransport):
             matching=matching,
             play_log=play_log,
             loaded=loaded,
+            cache_dir=cache_dir,
         )
         self.put(cassette)
         return cassette

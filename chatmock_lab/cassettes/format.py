@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from chatmock_lab.cassettes import parse_cache
 from chatmock_lab.config import ConfigError
 from chatmock_lab.core.errors import ChatmockError
 
@@ -198,20 +199,34 @@ def dumps_cassette(cassette: Cassette) -> str:
 
 
 def loads_cassette(text: str, *, source: str = "<cassette>") -> Cassette:
+    return from_vcr_dict(_parse_yaml(text, source), source=source)
+
+
+def load_cassette(
+    path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
+) -> Cassette:
+    """The cassette at `path`; with `cache_dir`, its parsed YAML is kept there by content
+    and read from there while the file is unchanged (see `parse_cache`)."""
+    path = Path(path)
+    cache = None if cache_dir is None else Path(cache_dir)
+    data = path.read_bytes()
+    document = None if cache is None else parse_cache.lookup(cache, path, data)
+    if document is None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise CassetteError(f"{path}: not UTF-8: {error}") from error
+        document = _parse_yaml(text, str(path))
+        if cache is not None:
+            parse_cache.store(cache, path, data, document)
+    return from_vcr_dict(document, source=str(path))
+
+
+def _parse_yaml(text: str, source: str) -> Any:
     try:
-        data = yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as error:
         raise CassetteError(f"{source}: not valid YAML: {error}") from error
-    return from_vcr_dict(data, source=source)
-
-
-def load_cassette(path: str | os.PathLike[str]) -> Cassette:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise CassetteError(f"{path}: not UTF-8: {error}") from error
-    return loads_cassette(text, source=str(path))
 
 
 def save_cassette(path: str | os.PathLike[str], cassette: Cassette) -> None:
@@ -315,16 +330,20 @@ def _chunks_in(raw: Any, where: str) -> list[tuple[float, str]] | None:
     return chunks
 
 
-def read_cassette(path: str | os.PathLike[str]) -> Cassette:
+def read_cassette(
+    path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
+) -> Cassette:
     """The cassette at `path`, for a replay: `ConfigError` saying what is wrong when it
-    cannot be read."""
+    cannot be read (`cache_dir` as for `load_cassette`)."""
     try:
-        return load_cassette(path)
+        return load_cassette(path, cache_dir=cache_dir)
     except (CassetteError, OSError) as error:
         raise ConfigError(f"cassette: {error}") from None
 
 
-def replay_provider(path: str | os.PathLike[str]) -> str | None:
+def replay_provider(
+    path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
+) -> str | None:
     """The provider a cassette was recorded from, if it says."""
-    providers = read_cassette(path).providers
+    providers = read_cassette(path, cache_dir=cache_dir).providers
     return providers[0] if providers else None

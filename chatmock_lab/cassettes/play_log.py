@@ -27,17 +27,20 @@ class PlayLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        # Fingerprints of the interactions played so far: a request is canonicalised
+        # once, not on every play (a replay of 1,000 requests would do it 1,000 times).
+        self._fingerprints: dict[tuple[Path, int, str, str, str | None], str] = {}
 
     def __repr__(self) -> str:
         return f"PlayLog({str(self.path)!r})"
 
     def record(self, cassette: Path, index: int, request: RecordedRequest) -> None:
+        key = (cassette, index, request.method, request.uri, request.body)
+        fingerprint = self._fingerprints.get(key)
+        if fingerprint is None:
+            fingerprint = self._fingerprints[key] = request_fingerprint(request)
         line = json.dumps(
-            {
-                "cassette": str(cassette.resolve()),
-                "interaction": index,
-                "request": request_fingerprint(request),
-            }
+            {"cassette": str(cassette.resolve()), "interaction": index, "request": fingerprint}
         )
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,9 +73,11 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         matching: MatchOptions | None = None,
         play_log: PlayLog | None = None,
         loaded: Cassette | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         """`loaded` is the cassette at `path` already read (by whoever needed its
-        metadata first), so a large one is not parsed twice."""
+        metadata first), so a large one is not parsed twice; `cache_dir` keeps its
+        parsed YAML for the next time (`load_cassette`)."""
         if mode not in RECORD_MODES:
             raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, got {mode!r}")
         if speed < 0:
@@ -103,7 +105,9 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         if not existed:
             self.cassette = Cassette()
         else:
-            self.cassette = loaded if loaded is not None else load_cassette(self.path)
+            self.cassette = (
+                loaded if loaded is not None else load_cassette(self.path, cache_dir=cache_dir)
+            )
         self.cassette.metadata.setdefault("recorded_by", "chatmock-lab")
         # `once` records only into a cassette that did not exist yet.
         self._may_record = mode in ("all", "rewrite", "new_episodes") or (

@@ -92,7 +92,7 @@ def cassette(
     loaded = None
     if provider is None and mode != "rewrite" and Path(path).exists():
         # Read once: for the provider it names, and then for the replay itself.
-        loaded = read_cassette(path)
+        loaded = read_cassette(path, cache_dir=base.cassette_cache)
         provider = loaded.providers[0] if loaded.providers else None
     config = base.replace(provider=provider)
     app = create_app(config, env=env)

@@ -139,6 +139,7 @@ class ServerState:
             matching=matching,
             play_log=play_log,
             loaded=loaded,
+            cache_dir=self.settings.cassette_cache,
         )
         self._credentials_changed(was_replaying)
         return cassette

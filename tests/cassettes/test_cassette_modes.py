@@ -215,7 +215,9 @@ def test_serve_settings_configure_matching(
         replay=path,
         match_ignore=("temperature", "seed"),
         allow_playback_repeats=True,
+        cassette_cache=tmp_path / "parsed",
     )
+    assert len(list((tmp_path / "parsed").glob("*.json"))) == 1
     with openai.OpenAI(base_url=f"{server.url}/v1", api_key="k", max_retries=0) as client:
         answers = [
             client.chat.completions.create(

@@ -98,6 +98,10 @@ def test_record_once_then_replay_offline_and_fail_clearly(
     replayed = run(pytester)
     replayed.assert_outcomes(passed=2)
     assert len(fake.requests) == 1  # answered from the cassette
+    # Its parsed YAML kept in pytest's cache for the next run (cassettes/parse_cache.py).
+    parsed = pytester.path / ".pytest_cache" / "d" / "chatmock" / "cassettes"
+    assert len(list(parsed.glob("*.json"))) == 1
+    run(pytester).assert_outcomes(passed=2)
 
     pytester.makepyfile(test_user=USER_TEST.format(prompt="something new"))
     unmatched = run(pytester)
