@@ -47,6 +47,7 @@ from typing import Any
 
 import overhead_parts
 from loadgen import (
+    MINIMAL_UPSTREAM_LINE,
     PROXY_URL_LINE,
     ServerProcess,
     exit_on_sigterm,
@@ -62,7 +63,6 @@ from overhead_parts import Check
 
 PROG = "bench_overhead"
 MODEL = "fake-model-1"
-UPSTREAM_LINE = re.compile(r"^listening on (?P<url>http://\S+)$")
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The proxies' Gate: far above the load, so nothing waits in line.
 PROXY_CONCURRENCY = "256"
@@ -103,7 +103,7 @@ class TtfbResult:
 def _servers() -> dict[str, ServerProcess]:
     upstream = ServerProcess(
         [sys.executable, os.path.join(HERE, "minimal_upstream.py"), "--port", "0"],
-        UPSTREAM_LINE,
+        MINIMAL_UPSTREAM_LINE,
         name="the minimal upstream",
     )
     noop = ServerProcess(
@@ -176,7 +176,9 @@ def _python_load(url: str, body: bytes, concurrency: int, seconds: float) -> tup
         import contextlib
 
         async with contextlib.AsyncExitStack() as stack:
-            clients = await open_clients(stack, url, concurrency, shared=False)
+            # One client per worker, each its own connection, as wrk's are; wrk's key too.
+            headers = {"authorization": "Bearer sk-bench"}
+            clients = await open_clients(stack, url, concurrency, True, headers)
             probe = await run_cell(clients, mode, concurrency, 50, 20, model=model)
             requests = max(100, int(probe.rps * seconds))
             cell = await run_cell(clients, mode, concurrency, requests, 0, model=model)

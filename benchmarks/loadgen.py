@@ -57,6 +57,7 @@ PROXY_URL_LINE = re.compile(
 PROXY_STOPPED_LINE = "chatmock-lab stopped"
 FAKE_URL_LINE = re.compile(r"^fake OpenAI upstream serving (?P<url>https?://\S+)/v1$")
 FAKE_STOPPED_LINE = "fake OpenAI upstream stopped"
+MINIMAL_UPSTREAM_LINE = re.compile(r"^listening on (?P<url>http://\S+)$")
 
 # Inherited settings that would change what is measured (a rate limit, verbose logging) or
 # where requests go (an HTTP proxy): the benchmarks only ever talk to 127.0.0.1.

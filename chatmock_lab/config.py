@@ -74,6 +74,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # Processes serving the one port (`serve` only; see server/workers.py).
     workers: int = 1
+    # Load the tokenizer while the server starts, so that the first request that counts
+    # tokens does not wait for it. Off in the pytest plugin: a replay rarely counts, and
+    # the load would hold the GIL half a second beside the test. No variable or flag.
+    preload_tokenizer: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

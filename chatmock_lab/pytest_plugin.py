@@ -138,6 +138,7 @@ def chatmock(
         port=0,
         play_log=config.stash.get(_PLAY_LOG, None),
         cassette_cache=config.stash.get(_PARSE_CACHE, None),
+        preload_tokenizer=False,
     )
     if mode == "none" and not path.exists():
         pytest.fail(

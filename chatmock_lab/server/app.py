@@ -189,11 +189,13 @@ def create_app(
         guard.add_cors(response)
         return response
 
-    @app.before_serving
-    async def _load_tokenizer() -> None:
-        # Loading the encoding takes most of a second; done off the loop while the
-        # server starts, the first request does not pay for it (nor its timings show it).
-        asyncio.get_running_loop().run_in_executor(None, get_encoding)
+    if settings.preload_tokenizer:
+
+        @app.before_serving
+        async def _load_tokenizer() -> None:
+            # Loading the encoding takes half a second; done off the loop while the server
+            # starts, the first request does not pay for it (nor its timings show it).
+            asyncio.get_running_loop().run_in_executor(None, get_encoding)
 
     @app.after_serving
     async def _close_providers() -> None:
