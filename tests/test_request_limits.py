@@ -150,7 +150,9 @@ def test_a_huge_bad_value_is_not_echoed_in_full(http: httpx.Client) -> None:
     assert long_key.status_code == 400 and len(long_key.content) < 2 * MAX_MESSAGE_CHARS
 
 
-def test_a_body_over_the_limit_is_read_before_the_413(start_server) -> None:
+# A Quart route, and a chat route (served by hot_routes.py, which reads bodies itself).
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/chat/completions"])
+def test_a_body_over_the_limit_is_read_before_the_413(start_server, path: str) -> None:
     server = start_server(max_body_bytes=1_000_000)
     body = b'{"model": "mock", "input": "' + b"x" * 30_000_000 + b'"}'
 
@@ -165,7 +167,7 @@ def test_a_body_over_the_limit_is_read_before_the_413(start_server) -> None:
             content = pieces()
         async with httpx.AsyncClient(timeout=30) as client:
             return await client.post(
-                f"{server.url}/v1/embeddings",
+                f"{server.url}{path}",
                 content=content,
                 headers={"content-type": "application/json"},
             )

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
 from chatmock_lab import tokens
 from chatmock_lab.dialects import anthropic
 from chatmock_lab.server.dispatch import open_stream, read_json
+from chatmock_lab.server.inbound import current_request
 from chatmock_lab.server.responses import json_response, sse_response
 
 blueprint = Blueprint("anthropic", __name__)
 
 
 def _beta_features() -> list[str]:
-    header = request.headers.get("anthropic-beta", "")
+    header = current_request().headers.get("anthropic-beta", "")
     return [feature.strip() for feature in header.split(",") if feature.strip()]
 
 

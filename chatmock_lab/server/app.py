@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
-import logging
 import os
 from collections.abc import Mapping
 
 import httpx
-from quart import Quart, Response, request
-from quart.wrappers.response import DataBody
+from quart import Quart, Response
 
 from chatmock_lab.cassettes.deck import CassetteDeck
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.config import Settings
-from chatmock_lab.core import ProxyError
 from chatmock_lab.limits import Approver, Gate, RateLimiter, TerminalApprover
 from chatmock_lab.network import network_transport
 from chatmock_lab.providers import Provider, secret_variables
@@ -30,29 +26,11 @@ from chatmock_lab.server import (
     responses_routes,
 )
 from chatmock_lab.server.body_drain import BodyWatch, drain_body
-from chatmock_lab.server.browser_guard import BrowserGuard
-from chatmock_lab.server.dispatch import request_tap
 from chatmock_lab.server.errors import install_error_handlers
+from chatmock_lab.server.hot_routes import HotRoutes
+from chatmock_lab.server.request_hooks import RequestHooks
 from chatmock_lab.server.state import ServerState, attach_state, server_state
 from chatmock_lab.tokens import get_encoding
-
-logger = logging.getLogger(__name__)
-
-
-# Reachable without the proxy key: liveness checks.
-_OPEN_PATHS = frozenset({"/", "/health"})
-
-
-def _presented_key() -> str:
-    """The key a client sent, in whichever of its dialect's places it put it."""
-    authorization = request.headers.get("authorization", "")
-    scheme, _, credential = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credential:
-        return credential.strip()
-    for header in ("x-api-key", "x-goog-api-key"):
-        if request.headers.get(header):
-            return request.headers[header]
-    return request.args.get("key", "")
 
 
 def create_app(
@@ -129,64 +107,25 @@ def create_app(
     for blueprint in (gemini_routes.blueprint, model_routes.blueprint):
         app.register_blueprint(blueprint, url_prefix="/v1beta", name=f"{blueprint.name}_v1beta")
     install_error_handlers(app)
-    app.asgi_app = BodyWatch(app.asgi_app)  # type: ignore[method-assign, assignment]
-    guard = BrowserGuard(
-        bound_host=settings.host,
-        allowed_hosts=settings.allowed_hosts,
-        cors_origins=settings.cors_origins,
+    hooks = RequestHooks(settings, redactor)
+    # The chat routes straight from ASGI (hot_routes.py); the rest through Quart.
+    app.asgi_app = HotRoutes(  # type: ignore[method-assign, assignment]
+        app, BodyWatch(app.asgi_app), hooks, settings
     )
-    key = settings.api_key
-    log_requests = settings.verbose
 
-    # One hook before and one after each request (Quart's cost is per hook), doing only
-    # what these settings need.
+    # One hook before and one after each request (Quart's cost is per hook).
     @app.before_request
     async def _before() -> Response | None:
-        # First: a refused page's request touches nothing else.
-        preflight = guard.check()
-        if preflight is not None:
-            return preflight
-        tap = request_tap()
-        if tap is not None:
-            tap.begin()
-        if (
-            key is not None
-            and request.path not in _OPEN_PATHS
-            and not hmac.compare_digest(_presented_key().encode(), key.encode())
-        ):
-            raise ProxyError(
-                "Missing or wrong proxy key: send the --api-key value as a bearer token,"
-                " x-api-key, x-goog-api-key or ?key=",
-                kind="authentication",
-            )
-        if log_requests and logger.isEnabledFor(logging.DEBUG):
-            redactor.add_from_headers(dict(request.headers))
-            body = await request.get_data(as_text=True)
-            logger.debug(
-                "%s %s headers=%s body=%s",
-                request.method,
-                request.full_path.rstrip("?"),
-                redactor.headers(dict(request.headers)),
-                redactor.text(str(body)[:65536]) or "-",
-            )
-        return None
+        return await hooks.before()
 
     @app.after_request
     async def _after(response: Response) -> Response:
-        server_state().requests_served += 1
-        tap = request_tap()
-        if tap is not None and isinstance(response.response, DataBody):
-            # A whole body (JSON, or an error) is one chunk; streams note their own.
-            tap.add("client", await response.get_data(as_text=False))
-            tap.end()
-        if log_requests:
-            logger.debug("%s %s -> %s", request.method, request.path, response.status_code)
+        response = await hooks.after(response)
         # A route that answers without reading the body (a 404, a 413, a GET with a
         # body) would leave Hypercorn to close the connection under the client. Not
         # after a 408: that client is the one too slow to wait for.
         if response.status_code != 408:
             await drain_body()
-        guard.add_cors(response)
         return response
 
     if settings.preload_tokenizer:

@@ -6,8 +6,8 @@ is still sending, or with bytes left unread; Hypercorn then closes the
 connection, and a client that reads only after sending everything (httpx, the SDKs)
 sees a broken connection instead of the 413. So the refusal waits, within bounds, for
 the body to end: the bytes are read and thrown away (Quart keeps none of a body over
-the limit), and a client that would send more than `_DRAIN_BYTES`, or take longer
-than `_DRAIN_SECONDS`, is cut off as before.
+the limit), and a client that would send more than `DRAIN_BYTES`, or take longer
+than `DRAIN_SECONDS`, is cut off as before.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 from quart import request
 
-_DRAIN_BYTES = 64 * 1024 * 1024
-_DRAIN_SECONDS = 10.0
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 10.0
 _SCOPE_KEY = "chatmock_lab.body_ended"
 
 
@@ -42,7 +42,7 @@ class BodyWatch:
             message: dict[str, Any] = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if not message.get("more_body", False) or received > _DRAIN_BYTES:
+                if not message.get("more_body", False) or received > DRAIN_BYTES:
                     ended.set()
             else:
                 ended.set()
@@ -59,11 +59,11 @@ async def drain_body() -> None:
     if not isinstance(ended, asyncio.Event):
         return
     declared = request.content_length
-    if ended.is_set() or (declared is not None and declared > _DRAIN_BYTES):
+    if ended.is_set() or (declared is not None and declared > DRAIN_BYTES):
         return
     # Not `asyncio.wait_for`: before Python 3.12 it can swallow a cancellation that
     # arrives as the wait ends, and a handler whose client hung up would run on
     # (holding its Gate permit) to the end of its answer.
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(_DRAIN_SECONDS):
+        async with asyncio.timeout(DRAIN_SECONDS):
             await ended.wait()

@@ -22,9 +22,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from quart import Response, request
+from quart import Response
 
 from chatmock_lab.core import ProxyError
+from chatmock_lab.server.inbound import current_request
 
 # What a browser may send cross-site without asking first (the CORS "simple" types).
 _FORM_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
@@ -72,6 +73,7 @@ class BrowserGuard:
 
     def check(self) -> Response | None:
         """None to go on with the request, a preflight's answer, or `ProxyError`."""
+        request = current_request()
         headers = request.headers
         host = headers.get("host", "")
         if not is_own_host(host_name(host), self.bound_host, self.allowed_hosts):
@@ -106,7 +108,7 @@ class BrowserGuard:
     def add_cors(self, response: Response) -> None:
         if not self.origins:
             return
-        origin = request.headers.get("origin")
+        origin = current_request().headers.get("origin")
         if origin is not None and self._origin_allowed(origin):
             response.headers["access-control-allow-origin"] = "*" if "*" in self.origins else origin
             response.headers["vary"] = "Origin"
@@ -116,7 +118,7 @@ def _preflight(origin: str) -> Response:
     response = Response("", status=204)
     response.headers["access-control-allow-methods"] = "GET, POST, DELETE, OPTIONS"
     response.headers["access-control-allow-headers"] = (
-        request.headers.get("access-control-request-headers") or _ALLOWED_HEADERS
+        current_request().headers.get("access-control-request-headers") or _ALLOWED_HEADERS
     )
     response.headers["access-control-max-age"] = "600"
     return response

@@ -14,8 +14,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from quart import request
-
 from chatmock_lab import tokens
 from chatmock_lab.core import (
     ChatRequest,
@@ -37,6 +35,7 @@ from chatmock_lab.dialects.json_body import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
 from chatmock_lab.providers import EmbeddingResult, Provider, RequestHint, report_dropped
 from chatmock_lab.redact import Redactor
+from chatmock_lab.server.inbound import current_request, request_body
 from chatmock_lab.server.responses import StreamRenderer, collect_events, prime, render_events
 from chatmock_lab.server.state import ServerState, server_state
 from chatmock_lab.taps import TAP_HEADER, Tap
@@ -51,7 +50,7 @@ _DECODE_OFF_LOOP_BYTES = 256 * 1024
 async def read_json() -> object:
     """The request's JSON body (a clear 400 naming the problem when it is not JSON)."""
     limits = server_state().body_limits
-    data = await request.get_data(cache=False)
+    data = await request_body()
     if len(data) > _DECODE_OFF_LOOP_BYTES:
         return await asyncio.to_thread(decode_json_body, data, limits=limits)
     return decode_json_body(data, limits=limits)
@@ -59,7 +58,7 @@ async def read_json() -> object:
 
 def select_provider(model: str) -> tuple[Provider, str]:
     # One check for every route: a crafted name must not become another upstream path.
-    return server_state().select(check_model_name(model), request.args.get("provider"))
+    return server_state().select(check_model_name(model), current_request().args.get("provider"))
 
 
 # OpenAI's own limit on inputs in one embeddings request; the vectors of more run to
@@ -86,7 +85,7 @@ def request_tap() -> Tap | None:
     if not taps:
         # No tap registered (the usual case): no header to look up on every request.
         return None
-    tap_id = request.headers.get(TAP_HEADER)
+    tap_id = current_request().headers.get(TAP_HEADER)
     return taps.get(tap_id) if tap_id else None
 
 
@@ -128,6 +127,7 @@ def _with_hints(provider: Provider, chat: ChatRequest) -> dict[str, object]:
     # Not `isinstance(provider, TakesRequestHints)`: a runtime protocol check walks the
     # protocol's members on every call, and this runs on every request.
     hints: tuple[RequestHint, ...] = getattr(provider, "request_hints", ())
+    request = current_request()
     for hint in hints:
         value = (request.args.get(hint.query) if hint.query else None) or (
             request.headers.get(hint.header) if hint.header else None

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import math
 
-from quart import Quart, Response, request
+from quart import Quart, Response
 from werkzeug.exceptions import HTTPException
 
 from chatmock_lab.core import ProxyError, kind_for_status
 from chatmock_lab.dialects import DIALECTS
+from chatmock_lab.server.inbound import current_request
 from chatmock_lab.server.responses import json_response
 from chatmock_lab.server.state import server_state
 
@@ -25,6 +26,7 @@ _GEMINI_METHODS = (":generateContent", ":streamGenerateContent", ":countTokens")
 def dialect_for_request() -> str:
     """Which dialect the current request speaks, by its path and, where paths are shared
     (`/v1/models`), by the headers only that dialect's clients send."""
+    request = current_request()
     path = request.path
     segments = path.strip("/").split("/")
     if segments[:1] == ["api"]:
@@ -60,6 +62,7 @@ def error_response(error: ProxyError, dialect: str | None = None) -> Response:
 
 def _from_http_exception(exc: HTTPException) -> ProxyError:
     status = exc.code or 500
+    request = current_request()
     method, path = request.method, request.path
     if status == 404:
         return ProxyError(f"Unknown path: {method} {path}", kind="not_found", code="unknown_url")
@@ -70,7 +73,7 @@ def _from_http_exception(exc: HTTPException) -> ProxyError:
             f"Method {method} is not allowed for {path}{hint}", kind="method_not_allowed"
         )
     if status == 413:
-        limit = request.max_content_length
+        limit = server_state().settings.max_body_bytes
         return ProxyError(
             f"The request body is larger than the limit of {limit} bytes"
             " (raise it with --max-body-bytes or CHATMOCK_MAX_BODY_BYTES)",
@@ -81,27 +84,50 @@ def _from_http_exception(exc: HTTPException) -> ProxyError:
     return ProxyError(exc.description or exc.name, kind=kind_for_status(status), status=status)
 
 
+def proxy_error_response(error: ProxyError) -> Response:
+    # Masked before it is logged: upstreams sometimes echo the credentials they got.
+    error = server_state().redactor.error(error)
+    request = current_request()
+    logger.info("%s %s -> %s %s", request.method, request.path, error.status, error.message)
+    return error_response(error)
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    response = error_response(_from_http_exception(exc))
+    if exc.code == 405:
+        response.headers["allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])
+    return response
+
+
+def unexpected_error_response(exc: Exception) -> Response:
+    request = current_request()
+    logger.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    return error_response(
+        ProxyError(
+            f"Internal error in chatmock-lab ({type(exc).__name__}); see the server log",
+            kind="api_error",
+        )
+    )
+
+
+def response_for(exc: Exception) -> Response:
+    """The answer to a request that raised `exc`, as the handlers below give it."""
+    if isinstance(exc, ProxyError):
+        return proxy_error_response(exc)
+    if isinstance(exc, HTTPException):
+        return http_error_response(exc)
+    return unexpected_error_response(exc)
+
+
 def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(ProxyError)
     async def _proxy_error(error: ProxyError) -> Response:
-        # Masked before it is logged: upstreams sometimes echo the credentials they got.
-        error = server_state().redactor.error(error)
-        logger.info("%s %s -> %s %s", request.method, request.path, error.status, error.message)
-        return error_response(error)
+        return proxy_error_response(error)
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Response:
-        response = error_response(_from_http_exception(exc))
-        if exc.code == 405:
-            response.headers["allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])
-        return response
+        return http_error_response(exc)
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
-        logger.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(
-            ProxyError(
-                f"Internal error in chatmock-lab ({type(exc).__name__}); see the server log",
-                kind="api_error",
-            )
-        )
+        return unexpected_error_response(exc)

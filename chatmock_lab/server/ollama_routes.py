@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
 from chatmock_lab.core import (
     ChatRequest,
@@ -35,6 +35,7 @@ from chatmock_lab.server.dispatch import (
     read_json,
     select_provider,
 )
+from chatmock_lab.server.inbound import current_request
 from chatmock_lab.server.responses import json_response, json_response_off_loop, stream_response
 from chatmock_lab.server.state import server_state
 
@@ -175,7 +176,7 @@ async def embeddings() -> Response:
 
 
 def _provider() -> Provider:
-    requested = request.args.get("provider")
+    requested = current_request().args.get("provider")
     state = server_state()
     return state.provider_named(requested, param="provider") if requested else state.provider
 
