@@ -34,7 +34,8 @@ logger = logging.getLogger("chatmock_lab.upstream")
 _LOG_BODY_LIMIT = 64 * 1024
 # Seconds to send a request body to an upstream.
 _WRITE_TIMEOUT = 60.0
-# Parsed URLs kept per upstream (a base URL and its few paths; more is a changing query).
+# Parsed URLs and prepared header sets kept per upstream (a base URL and its few paths,
+# a key or two; more is a changing query or token).
 _CACHED_URLS = 256
 # What an httpx client sends unless told otherwise; the providers' headers win.
 _DEFAULT_HEADERS = {
@@ -209,6 +210,7 @@ class HttpUpstream:
         self._given = transport
         self._transport = transport
         self._urls: dict[str, httpx.URL] = {}
+        self._headers: dict[tuple[object, ...], httpx.Headers] = {}
         # How this upstream's error bodies read (OpenAI's envelope, Codex's `detail`, ...).
         self.error_parser = error_parser or upstream_error
         self.redactor = redactor or app_redactor()
@@ -240,6 +242,21 @@ class HttpUpstream:
                 self._urls.clear()
             parsed = self._urls[url] = httpx.URL(url)
         return parsed
+
+    def _prepared_headers(self, headers: Mapping[str, str], *, has_body: bool) -> httpx.Headers:
+        # Normalising headers is a fifth of building an `httpx.Request`, and a provider
+        # sends the same few sets over and over (its key, streamed or not); httpx copies
+        # them into each request, so one prepared set serves them all.
+        key = (has_body, *headers.items())
+        prepared = self._headers.get(key)
+        if prepared is None:
+            if len(self._headers) >= _CACHED_URLS:
+                self._headers.clear()
+            merged = {**_DEFAULT_HEADERS, **headers}
+            if has_body:
+                merged["content-type"] = "application/json"
+            prepared = self._headers[key] = httpx.Headers(merged)
+        return prepared
 
     async def aclose(self) -> None:
         # Closes the transport, given or made, as an httpx client closing would (a
@@ -275,11 +292,8 @@ class HttpUpstream:
                 _loggable(json_body, self.redactor) if json_body is not None else "-",
             )
         extensions["timeout"] = self._timeout_extension
-        all_headers = {**_DEFAULT_HEADERS, **headers}
-        content = b""
-        if json_body is not None:
-            all_headers["content-type"] = "application/json"
-            content = json_codec.dumps_bytes(json_body)
+        all_headers = self._prepared_headers(headers, has_body=json_body is not None)
+        content = b"" if json_body is None else json_codec.dumps_bytes(json_body)
         target = self._url(url)
         transport = self.transport
         attempt = 0
