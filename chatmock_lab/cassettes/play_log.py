@@ -27,9 +27,12 @@ class PlayLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        # Fingerprints of the interactions played so far: a request is canonicalised
-        # once, not on every play (a replay of 1,000 requests would do it 1,000 times).
+        # What plays repeat, worked out once: a request's fingerprint (its canonical
+        # form), a cassette's absolute path (system calls per path component), the log's
+        # directory.
         self._fingerprints: dict[tuple[Path, int, str, str, str | None], str] = {}
+        self._resolved: dict[Path, str] = {}
+        self._made = False
 
     def __repr__(self) -> str:
         return f"PlayLog({str(self.path)!r})"
@@ -39,11 +42,14 @@ class PlayLog:
         fingerprint = self._fingerprints.get(key)
         if fingerprint is None:
             fingerprint = self._fingerprints[key] = request_fingerprint(request)
-        line = json.dumps(
-            {"cassette": str(cassette.resolve()), "interaction": index, "request": fingerprint}
-        )
+        where = self._resolved.get(cassette)
+        if where is None:
+            where = self._resolved[cassette] = str(cassette.resolve())
+        line = json.dumps({"cassette": where, "interaction": index, "request": fingerprint})
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._made:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._made = True
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
