@@ -27,7 +27,11 @@ HOT_PATHS = (
     "/messages",
     "/api/chat",
     "/api/generate",
+    "/v1beta/models/gemini-2.5-flash:generateContent",
+    "/v1/models/gemini-2.5-flash:streamGenerateContent",
+    "/models/gemini-2.5-flash:countTokens",
 )
+GEMINI = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
 CHAT = {"model": "mock", "messages": [{"role": "user", "content": "hello"}]}
 BODIES = {
     "/v1/responses": {"model": "mock", "input": "hello"},
@@ -36,7 +40,7 @@ BODIES = {
     "/messages": CHAT | {"max_tokens": 50},
     "/api/chat": CHAT | {"stream": False},
     "/api/generate": {"model": "mock", "prompt": "hello", "stream": False},
-}
+} | {path: GEMINI for path in HOT_PATHS if ":" in path}
 
 
 def test_chat_posts_skip_quarts_dispatch_and_everything_else_keeps_it(start_server) -> None:
@@ -60,12 +64,14 @@ def test_chat_posts_skip_quarts_dispatch_and_everything_else_keeps_it(start_serv
             assert http.get("/health").status_code == 200
             assert http.post("/v1/embeddings", json={"model": "m", "input": "x"}).status_code == 200
             assert http.get("/v1/chat/completions").status_code == 405
+            assert http.get("/v1beta/models/gemini-2.5-flash").status_code == 200
     finally:
         request_started.disconnect(noted, server.app)
     assert dispatched == [
         "GET /health",
         "POST /v1/embeddings",
         "GET /v1/chat/completions",
+        "GET /v1beta/models/gemini-2.5-flash",
     ]
 
 

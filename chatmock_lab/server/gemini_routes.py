@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
 from chatmock_lab import tokens
 from chatmock_lab.core import InvalidRequest, ProxyError
 from chatmock_lab.dialects import gemini
 from chatmock_lab.dialects.fields import expect_object
 from chatmock_lab.server.dispatch import open_stream, read_json
+from chatmock_lab.server.inbound import current_request
 from chatmock_lab.server.responses import json_response, sse_response, stream_response
 
 blueprint = Blueprint("gemini", __name__)
@@ -22,7 +23,8 @@ async def model_method(target: str) -> Response:
     model, _, method = target.rpartition(":")
     if not model:
         raise ProxyError(
-            f"Unknown path: POST {request.path} (expected models/MODEL:METHOD)", kind="not_found"
+            f"Unknown path: POST {current_request().path} (expected models/MODEL:METHOD)",
+            kind="not_found",
         )
     body = await read_json()
     if method == "generateContent":
@@ -43,7 +45,7 @@ async def _generate(body: object, model: str, *, stream: bool) -> Response:
     opened = await open_stream(chat, dialect="gemini", dropped=options.dropped, stream=stream)
     ident = uuid.uuid4().hex[:22]
     if stream:
-        sse = request.args.get("alt") == "sse"
+        sse = current_request().args.get("alt") == "sse"
         renderer = gemini.GenerateStreamRenderer(
             id=ident,
             model=opened.model,

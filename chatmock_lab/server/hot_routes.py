@@ -10,8 +10,8 @@ here, by the same code Quart would run for them: the same hooks (`RequestHooks`)
 same route functions, the same error answers (`errors.response_for`). What this module
 does itself is what Quart did around them: read the body within the size limit and the
 body timeout, push the app context (`current_app`, `server_state()`), notice a client
-that hangs up, and send the response. Every other request (other methods and paths,
-Gemini's `models/{model}:...` names, the lifespan) goes to Quart unchanged.
+that hangs up, and send the response. Every other request (other methods and paths, the
+lifespan) goes to Quart unchanged.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ from quart.wrappers.response import DataBody
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
 
 from chatmock_lab.config import Settings
-from chatmock_lab.server import anthropic_routes, ollama_routes, openai_routes, responses_routes
+from chatmock_lab.server import (
+    anthropic_routes,
+    gemini_routes,
+    ollama_routes,
+    openai_routes,
+    responses_routes,
+)
 from chatmock_lab.server.body_drain import DRAIN_BYTES, DRAIN_SECONDS
 from chatmock_lab.server.errors import response_for
 from chatmock_lab.server.inbound import HotRequest, serving
@@ -46,6 +52,20 @@ _DIALECT_VIEWS: tuple[tuple[str, View], ...] = (
 _VIEWS: dict[str, View] = {
     f"{prefix}{path}": view for prefix in ("/v1", "") for path, view in _DIALECT_VIEWS
 } | {"/api/chat": ollama_routes.chat, "/api/generate": ollama_routes.generate}
+# Gemini names the model and the call in the path (`models/{model}:generateContent`),
+# under each prefix its blueprint is mounted at.
+_GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/", "/models/")
+
+
+def _view_for(path: str) -> View | None:
+    view = _VIEWS.get(path)
+    if view is not None:
+        return view
+    for prefix in _GEMINI_PREFIXES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            target = path[len(prefix) :]
+            return lambda: gemini_routes.model_method(target)
+    return None
 
 
 class _ClientGone(Exception):
@@ -63,8 +83,10 @@ class HotRoutes:
         self._body_timeout = settings.body_timeout
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        view = _VIEWS.get(scope["path"]) if scope["type"] == "http" else None
-        if view is None or scope["method"] != "POST":
+        view = None
+        if scope["type"] == "http" and scope["method"] == "POST":
+            view = _view_for(scope["path"])
+        if view is None:
             await self.inner(scope, receive, send)
             return
         request = HotRequest(scope, b"")
