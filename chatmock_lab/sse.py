@@ -49,15 +49,10 @@ class SSEDecoder:
         return event
 
 
-def json_data(payload: object) -> str:
-    """A payload as the compact JSON every dialect's frames carry."""
-    return json_codec.dumps(payload)
-
-
 def encode_frame(data: object, *, event: str | None = None, line_end: str = "\n") -> bytes:
     """One SSE frame: `event:` when named, then `data:` (a string as it is, anything else
     as compact JSON), ended by a blank line. Gemini ends its lines with `\\r\\n`."""
-    text = data if isinstance(data, str) else json_data(data)
+    text = data if isinstance(data, str) else json_codec.dumps(data)
     head = f"event: {event}{line_end}" if event is not None else ""
     return f"{head}data: {text}{line_end}{line_end}".encode()
 

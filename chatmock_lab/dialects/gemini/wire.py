@@ -13,8 +13,8 @@ import binascii
 import re
 from typing import Any
 
+from chatmock_lab import json_codec
 from chatmock_lab.core import FinishReason, ProxyError, Usage
-from chatmock_lab.sse import json_data
 
 # A function name Gemini accepts, in declarations and in calls.
 FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$")
@@ -135,7 +135,7 @@ class ArrayFraming:
     def frame(self, payload: dict[str, Any]) -> bytes:
         prefix = "[" if self.count == 0 else ",\r\n"
         self.count += 1
-        return (prefix + json_data(payload)).encode()
+        return (prefix + json_codec.dumps(payload)).encode()
 
     def close(self) -> bytes:
         return b"[]" if self.count == 0 else b"]"

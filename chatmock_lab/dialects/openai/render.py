@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from chatmock_lab import json_codec
 from chatmock_lab.core import (
     ChatResponse,
     Error,
@@ -29,7 +30,6 @@ from chatmock_lab.core import (
     arguments_json,
 )
 from chatmock_lab.dialects.openai.wire import DONE, KEEPALIVE, render_error, sse, usage_json
-from chatmock_lab.sse import json_data
 
 
 def tool_call_json(call: ToolCallPart) -> dict[str, Any]:
@@ -170,7 +170,7 @@ class ChatStreamRenderer:
         self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: str = "null"
     ) -> bytes:
         reason = "null" if finish_reason is None else f'"{finish_reason}"'
-        body = json_data(delta)
+        body = json_codec.dumps(delta)
         tail = f'{body},"logprobs":{logprobs},"finish_reason":{reason}{self._close}'
         return self._head + tail.encode()
 
@@ -190,7 +190,7 @@ class ChatStreamRenderer:
 
     def _logprobs(self, event: LogprobsDelta) -> list[bytes]:
         self._hold = True
-        tokens = json_data([token_logprob_json(t) for t in event.tokens])
+        tokens = json_codec.dumps([token_logprob_json(t) for t in event.tokens])
         content, refusal = ("null", tokens) if event.refusal else (tokens, "null")
         logprobs = f'{{"content":{content},"refusal":{refusal}}}'
         # Refusal tokens ride only on a refusal chunk, answer tokens only on a content one.
