@@ -294,26 +294,18 @@ def _throughput(urls: dict[str, str], seconds: float, rounds: int) -> list[LoadR
     streamed = request_body(stream=True, model=MODEL)
     mock_plain = request_body(stream=False, model="mock")
     mock_streamed = request_body(stream=True, model="mock")
+    # (targets, body, mode, rounds): the floor and the proxy side by side over `rounds`
+    # (the ratios); the rest once, for reference.
+    cells = [
+        ({"noop": urls["noop"], "proxy": urls["proxy"]}, plain, "non-streaming", rounds),
+        ({"direct": urls["upstream"], "proxy x2": urls["proxy x2"]}, plain, "non-streaming", 1),
+        ({"mock": urls["mock"]}, mock_plain, "non-streaming", 1),
+        ({"direct": urls["upstream"], "proxy": urls["proxy"]}, streamed, "streaming", 1),
+        ({"mock": urls["mock"]}, mock_streamed, "streaming", 1),
+    ]
     for concurrency in (32, 1):
-        # The ratios: floor and proxy side by side; the upstream alone for reference.
-        results += _alternating(
-            {"noop": urls["noop"], "proxy": urls["proxy"]},
-            plain, "non-streaming", concurrency, seconds, rounds,
-        )  # fmt: skip
-        results += _alternating(
-            {"direct": urls["upstream"], "proxy x2": urls["proxy x2"]},
-            plain, "non-streaming", concurrency, seconds, 1,
-        )  # fmt: skip
-        results += _alternating(
-            {"mock": urls["mock"]}, mock_plain, "non-streaming", concurrency, seconds, 1
-        )
-        results += _alternating(
-            {"direct": urls["upstream"], "proxy": urls["proxy"]},
-            streamed, "streaming", concurrency, seconds, 1,
-        )  # fmt: skip
-        results += _alternating(
-            {"mock": urls["mock"]}, mock_streamed, "streaming", concurrency, seconds, 1
-        )
+        for targets, body, mode, times in cells:
+            results += _alternating(targets, body, mode, concurrency, seconds, times)
     return results
 
 

@@ -42,30 +42,48 @@ from chatmock_lab.server.request_hooks import RequestHooks
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 View = Callable[[], Awaitable[Response]]
 
-# The paths each dialect's clients send chats to (under /v1 and without, as the dialects'
-# blueprints are mounted); Quart keeps the same functions at the same paths, unreached.
-_DIALECT_VIEWS: tuple[tuple[str, View], ...] = (
-    ("/chat/completions", openai_routes.chat_completions),
-    ("/responses", responses_routes.create_response),
-    ("/messages", anthropic_routes.messages),
+# The chat calls, by route function. Where they are served comes from Quart's own URL
+# map (each blueprint mounted under /v1, bare, and Gemini's also under /v1beta), so the
+# two ways never disagree on a path.
+HOT_VIEWS: frozenset[Callable[..., Awaitable[Response]]] = frozenset(
+    {
+        openai_routes.chat_completions,
+        responses_routes.create_response,
+        anthropic_routes.messages,
+        ollama_routes.chat,
+        ollama_routes.generate,
+        # `models/<path:target>`: the model and the call named in the path.
+        gemini_routes.model_method,
+    }
 )
-_VIEWS: dict[str, View] = {
-    f"{prefix}{path}": view for prefix in ("/v1", "") for path, view in _DIALECT_VIEWS
-} | {"/api/chat": ollama_routes.chat, "/api/generate": ollama_routes.generate}
-# Gemini names the model and the call in the path (`models/{model}:generateContent`),
-# under each prefix its blueprint is mounted at.
-_GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/", "/models/")
 
 
-def _view_for(path: str) -> View | None:
-    view = _VIEWS.get(path)
-    if view is not None:
-        return view
-    for prefix in _GEMINI_PREFIXES:
-        if path.startswith(prefix) and len(path) > len(prefix):
-            target = path[len(prefix) :]
-            return lambda: gemini_routes.model_method(target)
-    return None
+class _RouteTable:
+    """`POST` paths of the hot views: exact ones, and prefixes of a trailing `<path:...>`."""
+
+    def __init__(self, app: Quart, views: frozenset[Callable[..., Awaitable[Response]]]):
+        self.exact: dict[str, View] = {}
+        self.prefixed: list[tuple[str, Callable[[str], Awaitable[Response]]]] = []
+        for rule in app.url_map.iter_rules():
+            view = app.view_functions.get(rule.endpoint)
+            if view not in views or "POST" not in (rule.methods or ()):
+                continue
+            if not rule.arguments:
+                self.exact[rule.rule] = view
+            elif len(rule.arguments) == 1 and rule.rule.endswith(">") and "<path:" in rule.rule:
+                self.prefixed.append((rule.rule.split("<", 1)[0], view))
+            else:
+                raise ValueError(f"hot route {rule.rule!r}: only one trailing <path:> argument")
+
+    def view_for(self, path: str) -> View | None:
+        view = self.exact.get(path)
+        if view is not None:
+            return view
+        for prefix, prefixed in self.prefixed:
+            if path.startswith(prefix) and len(path) > len(prefix):
+                target = path[len(prefix) :]
+                return lambda: prefixed(target)
+        return None
 
 
 class _ClientGone(Exception):
@@ -73,10 +91,12 @@ class _ClientGone(Exception):
 
 
 class HotRoutes:
-    """ASGI middleware serving `_VIEWS` itself and passing everything else to `inner`."""
+    """ASGI middleware serving `HOT_VIEWS` itself and passing everything else to `inner`
+    (made after the app's blueprints are registered: it reads their paths)."""
 
     def __init__(self, app: Quart, inner: ASGIApp, hooks: RequestHooks, settings: Settings):
         self.app = app
+        self._routes = _RouteTable(app, HOT_VIEWS)
         self.inner = inner
         self.hooks = hooks
         self._max_body = settings.max_body_bytes
@@ -85,11 +105,11 @@ class HotRoutes:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         view = None
         if scope["type"] == "http" and scope["method"] == "POST":
-            view = _view_for(scope["path"])
+            view = self._routes.view_for(scope["path"])
         if view is None:
             await self.inner(scope, receive, send)
             return
-        request = HotRequest(scope, b"")
+        request = HotRequest(scope)
         async with self.app.app_context():
             with serving(request):
                 failure: HTTPException | None = None
@@ -116,9 +136,10 @@ class HotRoutes:
         """The whole body, as Quart would give it to the route: a 413 beyond the limit
         (after reading what is worth reading, so the client hears it: body_drain.py),
         a 408 when it takes longer than the body timeout."""
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
-            if int(declared) <= DRAIN_BYTES:
+        declared = request.headers.get("content-length", "")
+        length = int(declared) if declared.isdigit() else None
+        if length is not None and length > self._max_body:
+            if length <= DRAIN_BYTES:
                 await _drain(receive)
             raise RequestEntityTooLarge()
         chunks: list[bytes] = []

@@ -39,21 +39,18 @@ class InboundRequest(Protocol):
     @property
     def args(self) -> MultiDict[str, str]: ...
 
-    @property
-    def scope(self) -> Any: ...
-
 
 class HotRequest:
     """A request the hot routes serve: what its ASGI scope says, and its whole body (read
     before the route runs). Headers, query parameters and the full path as Quart's
     request gives them."""
 
-    def __init__(self, scope: dict[str, Any], body: bytes) -> None:
+    def __init__(self, scope: dict[str, Any]) -> None:
         self.scope = scope
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.query_string: bytes = scope["query_string"]
-        self.body = body
+        self.body = b""  # read by the hot routes before the route runs
         # Names as sent (lower case from Hypercorn); werkzeug's Headers look up any case.
         self.headers = Headers(
             [(k.decode("latin1"), v.decode("latin1")) for k, v in scope["headers"]]
