@@ -189,6 +189,13 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
     )
     flag("--mock-delay-ms", "mock_delay_ms", type=float, help="mock: delay between streamed chunks")
     flag("--scenario", "scenario", help="mock: JSON or YAML file of scripted replies")
+    flag(
+        "--chaos",
+        "chaos",
+        help="faults at the upstream edge for every request, e.g."
+        " 'error status=503 p=0.1; drop after=5 p=0.05' (see the README's Chaos section)",
+    )
+    flag("--chaos-seed", "chaos_seed", type=int, help="seed of the chaos draws (p=); default 0")
 
 
 def _account_parsers(subparsers: argparse._SubParsersAction) -> None:

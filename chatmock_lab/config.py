@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatmock_lab.chaos.rules import ChaosError, parse_rules
 from chatmock_lab.core.errors import ChatmockError
 
 # vcrpy's record modes, plus `rewrite` (start the cassette afresh).
@@ -72,6 +73,10 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     # Web origins allowed to call the proxy from a browser (CORS); "*" for any.
     cors_origins: tuple[str, ...] = ()
+    # Faults injected at the upstream edge for every request that brings none of its
+    # own (`chatmock_lab.chaos`'s rules), and the seed of their `p=` draws.
+    chaos: str | None = None
+    chaos_seed: int = 0
     # Processes serving the one port (`serve` only; see server/workers.py).
     workers: int = 1
     # Load the tokenizer while the server starts, so that the first request that counts
@@ -150,6 +155,11 @@ class Settings:
             raise ConfigError(f"retries: must not be negative, got {self.retries}")
         if self.mock_delay_ms < 0:
             raise ConfigError(f"mock_delay_ms: must not be negative, got {self.mock_delay_ms}")
+        if self.chaos is not None:
+            try:
+                parse_rules(self.chaos)
+            except ChaosError as error:
+                raise ConfigError(str(error)) from None
         return self
 
 
@@ -219,6 +229,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "cors_origins": ("CHATMOCK_CORS_ORIGINS", parse_names),
     "allow_playback_repeats": ("CHATMOCK_ALLOW_PLAYBACK_REPEATS", _parse_bool),
     "workers": ("CHATMOCK_WORKERS", _parse_int),
+    "chaos": ("CHATMOCK_CHAOS", str),
+    "chaos_seed": ("CHATMOCK_CHAOS_SEED", _parse_int),
 }
 
 

@@ -36,13 +36,23 @@ if TYPE_CHECKING:
 _MARKER = "chatmock"
 _MARKER_HELP = (
     "chatmock(cassette=None, *, mode=None, provider=None, speed=0.0,"
-    " allow_playback_repeats=False, ignore=()): the cassette the `chatmock` fixture replays"
-    " (a path relative to the test file; default cassettes/<module>/<test>.chatmock.yaml),"
-    " its record mode, the provider that records it, the replay pace, and request body"
-    " fields left out of matching"
+    " allow_playback_repeats=False, ignore=(), chaos=None, chaos_seed=0): the cassette the"
+    " `chatmock` fixture replays (a path relative to the test file; default"
+    " cassettes/<module>/<test>.chatmock.yaml), its record mode, the provider that records"
+    " it, the replay pace, request body fields left out of matching, and chaos rules for"
+    " every request of the test (recorded into the cassette as what happened)"
 )
 _MARKER_KEYS = frozenset(
-    {"cassette", "mode", "provider", "speed", "allow_playback_repeats", "ignore"}
+    {
+        "cassette",
+        "mode",
+        "provider",
+        "speed",
+        "allow_playback_repeats",
+        "ignore",
+        "chaos",
+        "chaos_seed",
+    }
 )
 # Per cassette used in the session: how many interactions it holds, and which were played.
 _PLAYS = pytest.StashKey[dict[Path, tuple[int, set[int]]]]()
@@ -134,12 +144,17 @@ def chatmock(
     path = test_dir / options["cassette"] if "cassette" in options else _default_cassette(node)
     mode = config.getoption("--chatmock-record-mode") or options.get("mode") or "none"
     provider = config.getoption("--chatmock-provider") or options.get("provider")
-    settings = Settings(
-        port=0,
-        play_log=config.stash.get(_PLAY_LOG, None),
-        cassette_cache=config.stash.get(_PARSE_CACHE, None),
-        preload_tokenizer=False,
-    )
+    try:
+        settings = Settings(
+            port=0,
+            play_log=config.stash.get(_PLAY_LOG, None),
+            cassette_cache=config.stash.get(_PARSE_CACHE, None),
+            preload_tokenizer=False,
+            chaos=options.get("chaos"),
+            chaos_seed=int(options.get("chaos_seed", 0)),
+        ).validated()
+    except ConfigError as error:
+        pytest.fail(f"chatmock: marker option {error}", pytrace=False)
     if mode == "none" and not path.exists():
         pytest.fail(
             f"chatmock: no cassette {path} to replay; record it with"

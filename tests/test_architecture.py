@@ -186,6 +186,22 @@ def test_no_server_module_imports_a_specific_provider() -> None:
                 for name in ("dialects", "providers", "server", "cassettes", "auth", "lab")
             ),
         ),
+        # Chaos knows rules, bytes and the canonical model: it sits below every user.
+        (
+            "chatmock_lab.chaos",
+            tuple(
+                f"chatmock_lab.{name}"
+                for name in (
+                    "dialects",
+                    "providers",
+                    "server",
+                    "cassettes",
+                    "auth",
+                    "lab",
+                    "config",
+                )
+            ),
+        ),
         # The cassette layer sits below the server.
         ("chatmock_lab.cassettes", ("chatmock_lab.server", "chatmock_lab.lab")),
         # Providers are built by the server, not the other way round.

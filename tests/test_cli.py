@@ -120,6 +120,8 @@ def test_environment_configures_and_flags_win() -> None:
         ([], {"CHATMOCK_VERBOSE": "maybe"}, "CHATMOCK_VERBOSE='maybe'"),
         (["--port", "70000"], {}, "port: must be between 0 and 65535"),
         (["--mock-chunk-chars", "0"], {}, "mock_chunk_chars: must be at least 1"),
+        (["--chaos", "drop; explode"], {}, "chaos: rule 2 ('explode'): unknown kind 'explode'"),
+        ([], {"CHATMOCK_CHAOS_SEED": "x"}, "CHATMOCK_CHAOS_SEED='x': expected an integer"),
     ],
 )
 def test_bad_configuration_exits_2_with_a_clear_message(args, env, message) -> None:

@@ -19,13 +19,15 @@ from chatmock_lab.cassettes.format import Cassette
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
+from chatmock_lab.chaos import ChaosTransport
 from chatmock_lab.network import network_transport
 
 
 class CassetteDeck(httpx.AsyncBaseTransport):
     def __init__(self, network: httpx.AsyncBaseTransport | None = None) -> None:
-        # Every provider shares this pool, as each had its own before.
-        self.network = network or network_transport()
+        # Every provider shares this pool, as each had its own before. Chaos sits just
+        # above it: a cassette records what the client was really sent.
+        self.network: httpx.AsyncBaseTransport = ChaosTransport(network or network_transport())
         self._cassette: CassetteTransport | None = None
         self._lock = threading.Lock()
 

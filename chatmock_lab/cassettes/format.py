@@ -4,8 +4,13 @@ A file we write loads with plain `vcr.use_cassette`: vcrpy builds each request w
 `Request(**interaction["request"])`, so the request dict holds exactly `body`, `headers`,
 `method` and `uri`; it reads only `body`, `headers` and `status` from a response and
 only `interactions` (and its own `metadata`) at the top level. Our additions therefore
-live in each `response` dict (`chunks`, `complete`, `error`) and in a top-level
-`chatmock_lab` key; vcrpy drops both if it rewrites the file itself.
+live in each `response` dict (`chunks`, `complete`, `error`, `broke_off`, `chaos`) and
+in a top-level `chatmock_lab` key; vcrpy drops both if it rewrites the file itself.
+
+`chaos` is the chaos rules that hit the call when it was recorded ("" when rules were
+drawn and none hit): the recording holds what they did, and a replay reproduces it
+rather than drawing again. `broke_off` says the upstream's connection was lost after
+the recorded chunks (a replay breaks off there too).
 
 Bodies are text: LLM APIs speak JSON and SSE. A body YAML hands back as bytes (vcrpy's
 `!!binary`, used for bodies that are not UTF-8) is decoded strictly, and a body that is
@@ -28,6 +33,7 @@ from typing import Any
 import yaml
 
 from chatmock_lab.cassettes import parse_cache
+from chatmock_lab.chaos import ChaosError, parse_rules
 from chatmock_lab.config import ConfigError
 from chatmock_lab.core.errors import ChatmockError
 
@@ -60,6 +66,8 @@ class RecordedResponse:
     chunks: list[tuple[float, str]] | None = None
     complete: bool = True
     error: str | None = None
+    broke_off: bool = False
+    chaos: str | None = None
 
 
 @dataclass
@@ -129,6 +137,10 @@ def to_vcr_dict(cassette: Cassette) -> dict[str, Any]:
             response_dict["complete"] = False
         if response.error is not None:
             response_dict["error"] = response.error
+        if response.broke_off:
+            response_dict["broke_off"] = True
+        if response.chaos is not None:
+            response_dict["chaos"] = response.chaos
         interactions.append(
             {
                 "request": {
@@ -278,12 +290,24 @@ def _interaction_in(raw: Any, where: str) -> Interaction:
             chunks=_chunks_in(response.get("chunks"), where),
             complete=bool(response.get("complete", True)),
             error=None if response.get("error") is None else str(response["error"]),
+            broke_off=bool(response.get("broke_off", False)),
+            chaos=_chaos_in(response.get("chaos"), where),
         )
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, CassetteError):
             raise
         raise CassetteError(f"{where}: malformed: {error!r}") from error
     return Interaction(recorded_request, recorded_response)
+
+
+def _chaos_in(raw: Any, where: str) -> str | None:
+    if raw is None:
+        return None
+    try:
+        parse_rules(str(raw), source=f"{where}: chaos")
+    except ChaosError as error:
+        raise CassetteError(str(error)) from None
+    return str(raw)
 
 
 def _text(value: Any, where: str) -> str:

@@ -128,6 +128,13 @@ class Matcher:
             self._play_counts[index] += 1
         return index
 
+    def release(self, index: int) -> None:
+        """Count a play of `index` as not made (the call it matched was answered
+        otherwise, by a chaos error), so that it answers the next call instead."""
+        with self._lock:
+            if self._play_counts[index] > 0:
+                self._play_counts[index] -= 1
+
     def used_up(self, request: RecordedRequest) -> list[tuple[int, int]]:
         """The recordings of `request` (each one's index and how many times it was played),
         for saying why a request whose recordings were all played got nothing; empty when

@@ -38,6 +38,15 @@ from chatmock_lab.cassettes.format import (
 from chatmock_lab.cassettes.matching import Matcher, MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.scrub import scrub_interaction
+from chatmock_lab.chaos import (
+    CHAOS_APPLIED,
+    CHAOS_EXTENSION,
+    ChaosPlan,
+    ChaosRule,
+    chaotic_body,
+    chaotic_response,
+    parse_rules,
+)
 from chatmock_lab.config import RECORD_MODES
 from chatmock_lab.core import ProxyError
 
@@ -51,6 +60,8 @@ _WRITE_SPACING = 4.0
 PROVIDER_EXTENSION = "chatmock_lab.provider"
 # Headers that describe the wire encoding, not the stored (decoded) text.
 _WIRE_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
+# Recorded chaos whose effect is time, which a replay at full speed must apply again.
+_TIMING_KINDS = frozenset({"slow", "silence"})
 
 
 def _recorded_request(request: httpx.Request) -> RecordedRequest:
@@ -143,10 +154,7 @@ class CassetteTransport(httpx.AsyncBaseTransport):
         if self._may_replay:
             index = self.matcher.match_index(recorded_request)
             if index is not None:
-                interaction = self.cassette.interactions[index]
-                if self.play_log is not None:
-                    self.play_log.record(self.path, index, interaction.request)
-                return self._replay(interaction, request)
+                return await self._play(index, request)
         if not self._may_record:
             raise self._no_match(recorded_request)
         provider = request.extensions.get(PROVIDER_EXTENSION)
@@ -201,6 +209,29 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             kind="not_found",
         )
 
+    async def _play(self, index: int, request: httpx.Request) -> httpx.Response:
+        interaction = self.cassette.interactions[index]
+        plan = request.extensions.get(CHAOS_EXTENSION)
+        # Chaos recorded with the interaction already happened in it; rules given now
+        # apply only over an interaction recorded without any.
+        rules = (
+            plan.draw()
+            if isinstance(plan, ChaosPlan) and interaction.response.chaos is None
+            else ()
+        )
+        if any(rule.kind == "error" for rule in rules):
+            # The error answers this call; the recording answers the next one.
+            self.matcher.release(index)
+        elif self.play_log is not None:
+            self.play_log.record(self.path, index, interaction.request)
+        if not rules:
+            return self._replay(interaction, request)
+
+        async def replayed(request: httpx.Request) -> httpx.Response:
+            return self._replay(interaction, request)
+
+        return await chaotic_response(rules, request, replayed)
+
     def _replay(self, interaction: Interaction, request: httpx.Request) -> httpx.Response:
         recorded = interaction.response
         headers = [
@@ -210,12 +241,19 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             for value in values
         ]
         chunks = recorded.chunks if recorded.chunks is not None else [(0.0, recorded.body)]
-        return httpx.Response(
+        timing: tuple[ChaosRule, ...] = ()
+        if recorded.chaos and self.speed == 0:
+            # At the recorded pace the offsets hold the delays already.
+            timing = tuple(r for r in parse_rules(recorded.chaos) if r.kind in _TIMING_KINDS)
+        response = httpx.Response(
             status_code=recorded.status,
             headers=headers,
-            stream=_ReplayStream(chunks, self.speed),
+            stream=_ReplayStream(chunks, self.speed, broke_off=recorded.broke_off, timing=timing),
             request=request,
         )
+        if recorded.chaos is not None:
+            response.extensions[CHAOS_APPLIED] = recorded.chaos
+        return response
 
     def _note_provider(self, name: str) -> None:
         with self._lock:
@@ -273,11 +311,35 @@ def _times(count: int) -> str:
 
 
 class _ReplayStream(httpx.AsyncByteStream):
-    def __init__(self, chunks: list[tuple[float, str]], speed: float) -> None:
+    """The recorded chunks, at once or at the recorded pace times `speed`; `timing`
+    (recorded slow or silence chaos) is applied again over them, and a recording that
+    broke off breaks off after its last chunk."""
+
+    def __init__(
+        self,
+        chunks: list[tuple[float, str]],
+        speed: float,
+        *,
+        broke_off: bool = False,
+        timing: tuple[ChaosRule, ...] = (),
+    ) -> None:
         self._chunks = chunks
         self._speed = speed
+        self._broke_off = broke_off
+        self._timing = timing
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if not self._timing:
+            async for chunk in self._recorded():
+                yield chunk
+        else:
+            # Recorded chaos cut the body into its frames: the same cut comes back.
+            async for chunk in chaotic_body(self._recorded(), self._timing, event_stream=True):
+                yield chunk
+        if self._broke_off:
+            raise httpx.RemoteProtocolError("the recorded upstream broke off the stream here")
+
+    async def _recorded(self) -> AsyncIterator[bytes]:
         started = time.monotonic()
         for offset, text in self._chunks:
             if self._speed > 0:
@@ -302,6 +364,7 @@ class _RecordingStream(httpx.AsyncByteStream):
         self._saved = False
         self._error: str | None = None
         self._complete = False
+        self._broke_off = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         started = time.monotonic()
@@ -315,6 +378,7 @@ class _RecordingStream(httpx.AsyncByteStream):
             self._complete = True
         except httpx.TransportError as exc:
             self._error = f"{type(exc).__name__}: the upstream broke off the stream"
+            self._broke_off = True
             raise
         except (GeneratorExit, asyncio.CancelledError):
             self._error = "the client went away before the end"
@@ -341,6 +405,8 @@ class _RecordingStream(httpx.AsyncByteStream):
                     chunks=list(self._chunks),
                     complete=complete,
                     error=None if complete else (self._error or "not read to the end"),
+                    broke_off=self._broke_off,
+                    chaos=self._response.extensions.get(CHAOS_APPLIED),
                 ),
             )
         )

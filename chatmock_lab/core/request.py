@@ -171,6 +171,13 @@ class Trace(Protocol):
     def add(self, side: Literal["upstream", "event", "client", "note"], data: Any) -> None: ...
 
 
+class FaultPlan(Protocol):
+    """Faults asked for one request (`chatmock_lab.chaos.ChaosPlan`): drawn afresh at
+    each upstream call, by the transport or by a provider without one (the mock)."""
+
+    def draw(self) -> tuple[Any, ...]: ...
+
+
 @dataclass(slots=True)
 class ChatRequest:
     model: str
@@ -214,6 +221,8 @@ class ChatRequest:
     stream: bool = field(default=True, repr=False, compare=False)
     # Not part of what was asked: who is watching this request, if anyone.
     trace: Trace | None = field(default=None, repr=False, compare=False)
+    # ... and what should go wrong on the way (`x-chatmock-chaos`, `serve --chaos`).
+    chaos: FaultPlan | None = field(default=None, repr=False, compare=False)
 
     def last_user_message(self) -> Message | None:
         for message in reversed(self.messages):

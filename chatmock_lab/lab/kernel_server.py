@@ -22,6 +22,7 @@ from chatmock_lab.limits import Approver
 from chatmock_lab.server.app import create_app
 from chatmock_lab.server.runner import BackgroundServer
 from chatmock_lab.server.state import ServerState, app_state
+from chatmock_lab.server.status import ServerStatus, server_status
 
 # Set by JupyterHub in each user's server; jupyter-server-proxy serves local ports
 # below it, which is the only way a browser behind the hub reaches the proxy.
@@ -74,28 +75,6 @@ class ServerInfo:
         return (
             f"<div><b>chatmock-lab</b> serving <code>{html.escape(self.endpoints.url)}</code>"
             f" (provider: {html.escape(self.provider)})</div><table>{cells}</table>{note}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStatus:
-    url: str
-    provider: str
-    cassette: str | None  # "path (mode, played N, recorded M)"
-    requests_served: int
-    permits_in_use: int
-    max_concurrency: int
-    waiting: int
-
-    def __repr__(self) -> str:
-        return "\n".join(
-            [
-                f"chatmock-lab at {self.url} (provider: {self.provider})",
-                f"  cassette: {self.cassette or 'none'}",
-                f"  requests served: {self.requests_served}",
-                f"  permits in use: {self.permits_in_use} of {self.max_concurrency}"
-                f" ({self.waiting} waiting)",
-            ]
         )
 
 
@@ -198,23 +177,7 @@ class KernelServer:
         return True
 
     def status(self) -> ServerStatus:
-        state = self.state
-        cassette = state.deck.cassette
-        described = None
-        if cassette is not None:
-            described = (
-                f"{cassette.path} ({cassette.mode}, played {cassette.played},"
-                f" recorded {cassette.recorded})"
-            )
-        return ServerStatus(
-            url=self.server.url,
-            provider=self.settings.provider,
-            cassette=described,
-            requests_served=state.requests_served,
-            permits_in_use=state.gate.in_use,
-            max_concurrency=state.gate.max_concurrency,
-            waiting=state.gate.waiting,
-        )
+        return server_status(self.state, self.server.url)
 
     def _original_environment(self) -> dict[str, str]:
         # The provider must see the user's own credentials, not our placeholders.

@@ -26,6 +26,7 @@ from IPython.display import display
 
 from chatmock_lab.cassettes.format import CassetteError, replay_provider
 from chatmock_lab.cassettes.matching import MatchOptions
+from chatmock_lab.chaos import format_rules, parse_rules
 from chatmock_lab.cli import add_server_flags
 from chatmock_lab.config import RECORD_MODES, ConfigError, Settings, parse_names
 from chatmock_lab.core import InvalidRequest, ProxyError
@@ -36,17 +37,19 @@ from chatmock_lab.lab.kernel_server import KernelServer, LabServerError
 from chatmock_lab.lab.stream_inspector import InspectedStream, in_background, inspect_stream
 from chatmock_lab.lab.translate import translate
 from chatmock_lab.lab.widgets import LOGIN_PROVIDERS, ApprovalWidget, InspectorView, LoginWidget
+from chatmock_lab.server.status import describe_chaos
 
 _SUBCOMMANDS = {
     "serve": "start the proxy in this kernel (server flags as in `chatmock-lab serve`)",
     "stop": "stop the proxy and free its port",
-    "status": "URL, provider, cassette, requests served, permits in use",
+    "status": "URL, provider, cassette, requests served, permits, chaos injected",
     "login": "sign in to chatgpt, copilot, qwen, grok or openrouter with a widget",
     "compare": "(cell) send one conversation through the OpenAI, Anthropic and Gemini endpoints",
     "inspect": "send a streamed request and watch its chunks, upstream beside client",
     "record": "record upstream traffic into a cassette",
     "replay": "answer from a cassette only",
     "eject": "stop recording or replaying",
+    "chaos": "faults at the upstream edge for every request (rules; --off; --seed N)",
     "translate": "(cell) translate a JSON request from one dialect to another",
 }
 # Errors whose message is already the one line a person needs.
@@ -132,6 +135,15 @@ def _replay() -> None:
 
 
 @magic_arguments()
+@argument("rules", nargs="*", help="chaos rules, ';'-separated (none: show the current ones)")
+@argument("--off", action="store_true", help="no chaos for requests from now on")
+@argument("--seed", type=int, default=None, help="start the p= draws again from this seed")
+@argument("--reset", action="store_true", help="count injections from zero again")
+def _chaos() -> None:
+    """Faults at the upstream edge for every request that brings none of its own."""
+
+
+@magic_arguments()
 @argument("--from", dest="source", choices=DIALECTS, default=None, help="the cell's dialect")
 @argument("--to", dest="target", choices=DIALECTS, required=True, help="the dialect to show")
 @argument("--stream", action="store_true", help="as a streamed request")
@@ -168,6 +180,7 @@ class ChatmockMagics(Magics):
             "record": (_record, self._do_record),
             "replay": (_replay, self._do_replay),
             "eject": (_no_options, self._do_eject),
+            "chaos": (_chaos, self._do_chaos),
             "translate": (_translate, self._do_translate),
         }
 
@@ -304,6 +317,22 @@ class ChatmockMagics(Magics):
                 f"chatmock-lab ejected {cassette.path}: played {cassette.played},"
                 f" recorded {cassette.recorded}"
             )
+
+    def _do_chaos(self, line: str, cell: str | None) -> None:
+        args = parse_argstring(_chaos, line)
+        chaos = self.server.state.chaos
+        if args.off and args.rules:
+            raise UsageError("give rules or --off, not both")
+        if args.off:
+            chaos.set_rules((), seed=args.seed)
+        elif args.rules:
+            chaos.set_rules(parse_rules(" ".join(args.rules)), seed=args.seed)
+        elif args.seed is not None:
+            chaos.set_rules(chaos.rules.rules, seed=args.seed)
+        if args.reset:
+            chaos.reset_counts()
+        described = describe_chaos(format_rules(chaos.rules.rules), chaos.seed, chaos.counts())
+        print(f"chatmock-lab chaos: {described}")
 
     def _do_translate(self, line: str, cell: str | None) -> Any:
         args = parse_argstring(_translate, line)

@@ -27,7 +27,6 @@ from chatmock_lab.core import (
     Event,
     ProxyError,
     ReasoningConfig,
-    Trace,
 )
 from chatmock_lab.dialects import responses
 from chatmock_lab.identity import chatgpt as chatgpt_identity
@@ -112,12 +111,12 @@ class ChatGPTProvider:
         return headers, tokens.access_token
 
     async def _open(
-        self, url: str, body: object, session: str, trace: Trace | None = None
+        self, url: str, body: object, session: str, serving: ChatRequest
     ) -> httpx.Response:
         headers, access_token = await self._headers(session)
         try:
             response = await self.http.open(
-                "POST", url, headers=headers, json_body=body, trace=trace
+                "POST", url, headers=headers, json_body=body, serving=serving
             )
         except ProxyError as error:
             if error.status != 401:
@@ -126,7 +125,7 @@ class ChatGPTProvider:
             await self.credentials.after_unauthorized(access_token)
             headers, _ = await self._headers(session)
             response = await self.http.open(
-                "POST", url, headers=headers, json_body=body, trace=trace
+                "POST", url, headers=headers, json_body=body, serving=serving
             )
         self._note_usage(response.headers)
         return response
@@ -154,9 +153,7 @@ class ChatGPTProvider:
         session = upstream.prompt_cache_key or _session_key(upstream)
         body, dropped = responses.build_upstream_request(upstream, prompt_cache_key=session)
         report_dropped(self.name, request, dropped)
-        response = await self._open(
-            f"{self.base_url}/responses", body, session, trace=request.trace
-        )
+        response = await self._open(f"{self.base_url}/responses", body, session, serving=request)
         async for event in self.http.relay(response, self._events(response)):
             yield event
 

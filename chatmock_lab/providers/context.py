@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from chatmock_lab.chaos import Chaos
 from chatmock_lab.config import Settings
 from chatmock_lab.core import ProxyError
 from chatmock_lab.limits import RetryPolicy
@@ -33,6 +34,9 @@ class ProviderContext:
     transport: httpx.AsyncBaseTransport | None = None
     auth_transport: httpx.AsyncBaseTransport | None = None
     redactor: Redactor = field(default_factory=app_redactor)
+    # The server's chaos: its seeded draws and counts (a provider without a wire, the
+    # mock, applies faults itself).
+    chaos: Chaos = field(default_factory=Chaos)
 
     @property
     def replaying(self) -> bool:

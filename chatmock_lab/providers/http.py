@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -20,7 +21,8 @@ import httpx
 
 from chatmock_lab import json_codec
 from chatmock_lab.cassettes.transport import PROVIDER_EXTENSION
-from chatmock_lab.core import Error, Event, ProxyError, Trace
+from chatmock_lab.chaos import CHAOS_APPLIED, CHAOS_EXTENSION, ChaosPlan, parse_rules, retry_budget
+from chatmock_lab.core import ChatRequest, Error, Event, ProxyError
 from chatmock_lab.dialects.openai import upstream_error
 from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from chatmock_lab.network import network_transport
@@ -69,6 +71,19 @@ def _loggable(body: Any, redactor: Redactor) -> str:
 DONE = "[DONE]"
 
 
+# What an upstream's failures become, worded once: the mock's chaos says the same.
+def malformed_line_error(upstream: str, data: str) -> ProxyError:
+    return ProxyError(f"{upstream} sent a malformed stream line: {data[:80]!r}", status=502)
+
+
+def unfinished_error(upstream: str) -> ProxyError:
+    return ProxyError(f"{upstream} ended the stream before finishing", status=502)
+
+
+def broke_off_error(upstream: str, elapsed: float, what: str) -> ProxyError:
+    return ProxyError(f"{upstream} broke off the stream after {elapsed:.1f} s: {what}", status=502)
+
+
 async def _lines_of(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
     """The lines of a body, without their ends (`\n`, `\r\n` or `\r`, as SSE allows),
     decoded as UTF-8. What httpx's `aiter_lines` does, in one generator over bytes
@@ -111,9 +126,7 @@ class JSONStream:
         try:
             return json_codec.loads(data)
         except ValueError:
-            raise ProxyError(
-                f"{self._upstream.name} sent a malformed stream line: {data[:80]!r}", status=502
-            ) from None
+            raise malformed_line_error(self._upstream.name, data) from None
 
     async def __aiter__(self) -> AsyncIterator[tuple[str, Any]]:
         decoder = SSEDecoder()
@@ -159,8 +172,7 @@ class JSONStream:
             if stop_when_finished and parser.finished:
                 break
         if must_finish and not (parser.finished or self.said_done):
-            upstream = self._upstream.name
-            yield Error(ProxyError(f"{upstream} ended the stream before finishing", status=502))
+            yield Error(unfinished_error(self._upstream.name))
             return
         for event in parser.close():
             yield event
@@ -274,14 +286,18 @@ class HttpUpstream:
         *,
         headers: Mapping[str, str],
         json_body: Any = None,
-        trace: Trace | None = None,
+        serving: ChatRequest | None = None,
     ) -> httpx.Response:
         """A response with a status below 400 whose body is not read yet (the caller
         closes it). Retryable failures are retried; the rest raise `ProxyError`.
-        `trace` (the request's, when someone watches it) travels to the transport."""
+        What the canonical request this call is `serving` carries beside what was asked
+        travels to the transport: its trace (someone watching) and its chaos."""
         extensions: dict[str, Any] = {PROVIDER_EXTENSION: self.name}
-        if trace is not None:
-            extensions[TAP_EXTENSION] = trace
+        if serving is not None:
+            if serving.trace is not None:
+                extensions[TAP_EXTENSION] = serving.trace
+            if isinstance(serving.chaos, ChaosPlan):
+                extensions[CHAOS_EXTENSION] = serving.chaos
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "-> %s %s %s headers=%s body=%s",
@@ -350,7 +366,8 @@ class HttpUpstream:
                 "<- %s %s %s", self.name, response.status_code, _loggable(payload, self.redactor)
             )
             if response.status_code in RETRYABLE_STATUSES:
-                delay = self.retry.delay(attempt, error.retry_after)
+                policy = self._retry_policy(response.extensions.get(CHAOS_APPLIED))
+                delay = policy.delay(attempt, error.retry_after)
                 if delay is not None:
                     logger.info(
                         "%s answered %d, retry %d in %.2f s",
@@ -362,6 +379,14 @@ class HttpUpstream:
                     await asyncio.sleep(delay)
                     continue
             raise error
+
+    def _retry_policy(self, chaos: str | None) -> RetryPolicy:
+        # A chaos rule with `retries=` that made this answer (now, or when a cassette
+        # recorded it) sets the budget, so that the client's own retry logic meets it.
+        budget = retry_budget(parse_rules(chaos)) if chaos else None
+        if budget is None:
+            return self.retry
+        return dataclasses.replace(self.retry, max_retries=budget)
 
     async def read_json(self, response: httpx.Response) -> Any:
         """A whole JSON answer from an open response, which is then closed."""
@@ -394,13 +419,7 @@ class HttpUpstream:
             async for event in events:
                 yield event
         except httpx.TransportError as exc:
-            elapsed = time.monotonic() - started
-            yield Error(
-                ProxyError(
-                    f"{self.name} broke off the stream after {elapsed:.1f} s: {type(exc).__name__}",
-                    status=502,
-                )
-            )
+            yield Error(broke_off_error(self.name, time.monotonic() - started, type(exc).__name__))
         except ValueError:
             yield Error(
                 ProxyError(f"{self.name} answered with something that is not JSON", status=502)

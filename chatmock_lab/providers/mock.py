@@ -18,10 +18,12 @@ import json
 import math
 import random
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 from chatmock_lab import tokens
+from chatmock_lab.chaos import Chaos, ChaosRule, RuleSet
 from chatmock_lab.core import (
     ChatRequest,
     DocumentPart,
@@ -44,8 +46,10 @@ from chatmock_lab.core import (
     Usage,
     arguments_json,
 )
+from chatmock_lab.limits import RetryPolicy
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo
 from chatmock_lab.providers.context import ProviderContext
+from chatmock_lab.providers.mock_chaos import chaotic_events, drawn_with_retries
 from chatmock_lab.providers.scenario import Reply, Scenario, load_scenario
 from chatmock_lab.providers.schema_sample import sample_arguments, sample_from_schema
 
@@ -60,6 +64,10 @@ class MockOptions:
     chunk_chars: int = 8
     delay_ms: float = 0.0
     scenario: Scenario | None = None
+    # The server's chaos (its seeded draws and counts), for scenario rules' faults.
+    chaos: Chaos = field(default_factory=Chaos)
+    # The proxy's retries, which an injected error goes through as an upstream's would.
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(slots=True)
@@ -79,6 +87,7 @@ class _Plan:
     stop_sequence: str | None = None
     chunk_chars: int = 8
     delay_ms: float = 0.0
+    chaos: RuleSet | None = None
 
 
 def _plural(count: int, noun: str) -> str:
@@ -153,6 +162,7 @@ class MockProvider:
         plan = _Plan(
             chunk_chars=reply.chunk_chars or self.options.chunk_chars,
             delay_ms=reply.delay_ms if reply.delay_ms is not None else self.options.delay_ms,
+            chaos=rule.chaos if rule is not None else None,
         )
         digest = _request_digest(request)
         if reply.has_content:
@@ -246,6 +256,24 @@ class MockProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         plan = self.plan(request)
+        if request.chaos is None and plan.chaos is None:
+            async with aclosing(self._events(request, plan)) as events:
+                async for event in events:
+                    yield event
+            return
+
+        def draw() -> list[ChaosRule]:
+            rules = list(request.chaos.draw()) if request.chaos is not None else []
+            if plan.chaos is not None:
+                rules += self.options.chaos.draw(plan.chaos)
+            return rules
+
+        rules = await drawn_with_retries(draw, self.options.retry)
+        async with aclosing(self._events(request, plan)) as events:
+            async for event in chaotic_events(events, rules, upstream=self.name):
+                yield event
+
+    async def _events(self, request: ChatRequest, plan: _Plan) -> AsyncGenerator[Event, None]:
         input_tokens = await tokens.count_request_off_loop(request)
         # Prompt usage first, as real upstreams report it (Anthropic's message_start).
         yield Usage(input_tokens=input_tokens)
@@ -357,6 +385,8 @@ def create(name: str, context: ProviderContext) -> MockProvider:
             chunk_chars=settings.mock_chunk_chars,
             delay_ms=settings.mock_delay_ms,
             scenario=scenario,
+            chaos=context.chaos,
+            retry=RetryPolicy(max_retries=settings.retries),
         )
     )
 

@@ -112,11 +112,10 @@ class OpenAICompatibleProvider:
         self, method: str, path: str, *, request: ChatRequest | None = None, body: object = None
     ) -> httpx.Response:
         base, headers = await self._target(request)
-        trace = request.trace if request is not None else None
         if request is not None and not request.stream:
             headers = {**headers, "accept": "application/json"}
         return await self.http.open(
-            method, f"{base}{path}", headers=headers, json_body=body, trace=trace
+            method, f"{base}{path}", headers=headers, json_body=body, serving=request
         )
 
     def _max_tokens_field(self, model: str) -> str | None:

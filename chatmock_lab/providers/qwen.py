@@ -235,7 +235,7 @@ class QwenProvider:
         report_dropped(self.name, request, dropped)
         url = f"{self.base_url}{_PATH}?chat_id={chat_id}"
         response = await self.http.open(
-            "POST", url, headers=headers, json_body=body, trace=request.trace
+            "POST", url, headers=headers, json_body=body, serving=request
         )
         async for event in self.http.relay(response, self._answer(response)):
             yield event

@@ -14,6 +14,7 @@ from types import ModuleType
 
 import httpx
 
+from chatmock_lab.chaos import Chaos
 from chatmock_lab.config import ConfigError, Settings
 from chatmock_lab.providers.base import Provider
 from chatmock_lab.providers.context import ProviderContext
@@ -68,6 +69,7 @@ def create_provider(
     *,
     auth_transport: httpx.AsyncBaseTransport | None = None,
     redactor: Redactor | None = None,
+    chaos: Chaos | None = None,
 ) -> Provider:
     """Build the named provider (`UnknownProvider` for a name not in the registry).
     Building never touches the network: credentials are checked when a request comes."""
@@ -78,6 +80,7 @@ def create_provider(
         transport=transport,
         auth_transport=auth_transport,
         redactor=redactor or app_redactor(),
+        chaos=chaos if chaos is not None else Chaos(),
     )
     if context.replaying:
         from chatmock_lab.auth.stand_ins import stand_in_environment

@@ -12,14 +12,18 @@
       - match: {contains: "run it", last_role: user}
         reply:
           tool_calls: [{name: exec_command, arguments: {cmd: "echo hi"}}]
+      - match: {contains: "flaky"}
+        chaos: "drop after=2 p=0.5"
+        reply: {text: "Sometimes this answer is cut off"}
       - reply: {text: "Fallback answer", chunk_chars: 2, delay_ms: 20}
 
 Rules are tried in order and the first match wins; a rule without `match` matches
 everything. `contains` looks at the last user message, which stays the same while an
 agent loops through tool calls; `last_role: user` makes a rule answer only the user's
 turn, so the request that carries the tool's result falls through to the next rule
-(or to the mock's default, which quotes the result). An invalid file fails at load
-time with the rule and field named.
+(or to the mock's default, which quotes the result). `chaos` gives the rule's answers
+faults (`chatmock_lab.chaos`'s rules; `p=` and `times=` count over all the requests the
+rule answers). An invalid file fails at load time with the rule and field named.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatmock_lab.chaos import ChaosError, RuleSet, parse_rules
 from chatmock_lab.config import ConfigError
 from chatmock_lab.core import ChatRequest, FinishReason, Role
 
@@ -86,6 +91,8 @@ class Rule:
     contains: str | None = None
     # The role of the request's last message: "tool" when it carries a tool's result.
     last_role: Role | None = None
+    # Faults for the answers this rule gives (their budgets shared by all of them).
+    chaos: RuleSet | None = None
 
     def matches(self, request: ChatRequest) -> bool:
         if self.model is not None and not fnmatch.fnmatchcase(request.model, self.model):
@@ -153,9 +160,11 @@ def parse_scenario(data: Any, *, source: str = "<memory>") -> Scenario:
 def _parse_rule(raw: Any, where: str, fail: Any) -> Rule:
     if not isinstance(raw, dict):
         raise fail(where, "expected an object with 'match' and 'reply'")
-    unknown = set(raw) - {"match", "reply", "name"}
+    unknown = set(raw) - {"match", "reply", "name", "chaos"}
     if unknown:
-        raise fail(f"{where}.{sorted(unknown)[0]}", "unknown key (expected 'match', 'reply')")
+        raise fail(
+            f"{where}.{sorted(unknown)[0]}", "unknown key (expected 'match', 'reply', 'chaos')"
+        )
     match = raw.get("match") or {}
     if not isinstance(match, dict):
         raise fail(f"{where}.match", "expected an object")
@@ -174,7 +183,20 @@ def _parse_rule(raw: Any, where: str, fail: Any) -> Rule:
         model=match.get("model"),
         contains=match.get("contains"),
         last_role=last_role,
+        chaos=_parse_chaos(raw.get("chaos"), f"{where}.chaos", fail),
     )
+
+
+def _parse_chaos(raw: Any, where: str, fail: Any) -> RuleSet | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise fail(where, 'expected rules as text, e.g. "drop after=2; slow chunk=0.1"')
+    try:
+        rules = parse_rules(raw, source="rules")
+    except ChaosError as error:
+        raise fail(where, str(error)) from None
+    return RuleSet(rules) if rules else None
 
 
 def _parse_reply(raw: Any, where: str, fail: Any) -> Reply:

@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from quart import Blueprint, Response, request
 
 from chatmock_lab.core import ProxyError
 from chatmock_lab.providers import IssuesClientToken, Provider, ReportsUsage
 from chatmock_lab.server.responses import json_response
 from chatmock_lab.server.state import server_state
+from chatmock_lab.server.status import server_status
 
 blueprint = Blueprint("admin", __name__)
 
@@ -58,6 +61,14 @@ async def token() -> Response:
         raise _lacks(provider, "token to hand out")
     current = await provider.client_token()
     return json_response({"token": current.token, "expires_at": int(current.expires_at)})
+
+
+@blueprint.get("/_chatmock/status")
+async def status() -> Response:
+    """What the proxy is doing: requests served, permits, the cassette, the chaos rules
+    and what they injected. Behind the proxy key like the API."""
+    status = server_status(server_state(), request.host_url.rstrip("/"))
+    return json_response(dataclasses.asdict(status))
 
 
 @blueprint.get("/")

@@ -20,6 +20,7 @@ from pathlib import Path
 from chatmock_lab.cassettes.format import read_cassette
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
+from chatmock_lab.chaos import Chaos
 from chatmock_lab.config import Settings
 from chatmock_lab.endpoints import Endpoints
 from chatmock_lab.server.app import create_app
@@ -52,6 +53,12 @@ class CassetteSession:
 
     def unplayed(self) -> list[int]:
         return self.transport.unplayed()
+
+    @property
+    def chaos(self) -> Chaos:
+        """The proxy's chaos: its rules for every request and `counts()` of what it
+        injected."""
+        return app_state(self.server.app).chaos
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from chatmock_lab import tokens
+from chatmock_lab.chaos import CHAOS_HEADER, ChaosError, ChaosPlan
 from chatmock_lab.core import (
     ChatRequest,
     ChatResponse,
@@ -89,6 +90,15 @@ def request_tap() -> Tap | None:
     return taps.get(tap_id) if tap_id else None
 
 
+def request_chaos() -> ChaosPlan | None:
+    """The faults the current request gets: its `x-chatmock-chaos` rules (a 400 naming
+    the header when they cannot be read), else the server's."""
+    try:
+        return server_state().chaos.plan(current_request().headers.get(CHAOS_HEADER))
+    except ChaosError as error:
+        raise InvalidRequest(str(error), param=CHAOS_HEADER, code="invalid_chaos") from None
+
+
 @dataclass(frozen=True, slots=True)
 class OpenedStream:
     """A provider's stream, started: its events, the model name the provider answers
@@ -155,6 +165,7 @@ async def open_stream(
         extensions=_with_hints(provider, chat),
         stream=stream,
         trace=tap,
+        chaos=request_chaos(),
     )
     report_dropped(dialect, upstream, dropped or ())
     keepalive = state.settings.keepalive_seconds

@@ -57,6 +57,8 @@ def error_response(error: ProxyError, dialect: str | None = None) -> Response:
         # exactly that long does not come back early; to milliseconds first, so that float
         # noise (12.0000001) does not add a second.
         headers["retry-after"] = str(max(0, math.ceil(round(error.retry_after, 3))))
+        # The exact wait too, which OpenAI's and Anthropic's SDKs read before Retry-After.
+        headers["retry-after-ms"] = str(max(0, round(error.retry_after * 1000)))
     return json_response(body, status=status, headers=headers)
 
 

@@ -15,6 +15,7 @@ from chatmock_lab.cassettes.format import Cassette
 from chatmock_lab.cassettes.matching import MatchOptions
 from chatmock_lab.cassettes.play_log import PlayLog
 from chatmock_lab.cassettes.transport import CassetteTransport, RecordMode
+from chatmock_lab.chaos import Chaos, parse_rules
 from chatmock_lab.config import Settings
 from chatmock_lab.core import InvalidRequest
 from chatmock_lab.dialects.json_body import BodyLimits
@@ -52,6 +53,9 @@ class ServerState:
     given: frozenset[str] = frozenset()
     # What one request body may hold: from the settings, built once, read per request.
     body_limits: BodyLimits = field(init=False)
+    # Faults for every request (`--chaos`, `%chatmock chaos`, the pytest marker), the
+    # seeded draws of every request's, and the counts of what was injected.
+    chaos: Chaos = field(init=False)
     _retired: list[Provider] = field(default_factory=list)
     _transport: TapTransport | None = None
 
@@ -65,6 +69,7 @@ class ServerState:
             max_list_items=settings.max_list_items,
             max_string_chars=settings.max_string_chars,
         )
+        self.chaos = Chaos(parse_rules(settings.chaos or ""), seed=settings.chaos_seed)
 
     @property
     def transport(self) -> TapTransport:
@@ -98,6 +103,7 @@ class ServerState:
             self.transport,
             auth_transport=self.auth_transport,
             redactor=self.redactor,
+            chaos=self.chaos,
         )
 
     def select(self, model: str, requested: str | None = None) -> tuple[Provider, str]:

@@ -268,3 +268,45 @@ def test_unplayed_summary_merges_pytest_xdist_workers(
             "*three.yaml interaction 2",
         ]
     )
+
+
+CHAOS_TEST = """
+import openai
+import pytest
+
+
+@pytest.mark.chatmock(provider="openai", chaos={chaos!r})
+def test_drop(chatmock):
+    client = openai.OpenAI(max_retries=0)
+    text = ""
+    with pytest.raises(openai.APIError, match="openai broke off the stream"):
+        for chunk in client.chat.completions.create(
+            model="gpt-4.1",
+            messages=[{{"role": "user", "content": "a long answer please"}}],
+            stream=True,
+        ):
+            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    assert text and "Upstream says: a long answer please".startswith(text)
+    assert text != "Upstream says: a long answer please"
+"""
+
+
+def test_the_markers_chaos_is_recorded_and_replays_without_the_upstream(
+    pytester: pytest.Pytester, fake: FakeOpenAIUpstream
+) -> None:
+    pytester.makepyfile(test_chaos=CHAOS_TEST.format(chaos="drop after=3"))
+    run(pytester, "--chatmock-record-mode=once").assert_outcomes(passed=1)
+    cassette = pytester.path / "cassettes" / "test_chaos" / "test_drop.chatmock.yaml"
+    text = cassette.read_text()
+    assert "chaos: drop after=3" in text and "broke_off: true" in text
+    assert len(fake.requests) == 1
+    # Replayed: the recorded drop, at the same chunk, with no upstream.
+    run(pytester).assert_outcomes(passed=1)
+    assert len(fake.requests) == 1
+
+    pytester.makepyfile(test_chaos=CHAOS_TEST.format(chaos="drop after=soon"))
+    bad = run(pytester)
+    bad.assert_outcomes(errors=1)
+    bad.stdout.fnmatch_lines(
+        ["*chatmock: marker option chaos: rule 1 ('drop after=soon'): after: 'soon' is not*"]
+    )

@@ -189,3 +189,39 @@ def test_kernel_shutdown_stops_the_server() -> None:
         while not port_is_free(port):
             assert time.monotonic() < deadline, "the port stayed taken after the kernel stopped"
             time.sleep(0.05)
+
+
+def test_chaos_from_the_notebook_hits_requests_and_status_counts_it(kernel: Kernel) -> None:
+    assert kernel.run("%chatmock serve").status == "ok"
+    given = kernel.run("%chatmock chaos error status=503 times=1 retries=0")
+    assert given.stdout.strip() == (
+        "chatmock-lab chaos: error status=503 times=1 retries=0 (seed 0);"
+        " injected so far: nothing"
+    )
+    call = kernel.run(
+        "from openai import OpenAI, InternalServerError\n"
+        "client = OpenAI(max_retries=0)\n"
+        "ask = lambda text: client.chat.completions.create(\n"
+        "    model='gpt-4.1', messages=[{'role': 'user', 'content': text}])\n"
+        "try:\n"
+        "    ask('first')\n"
+        "except InternalServerError as error:\n"
+        "    print('status', error.status_code)\n"
+        "print(ask('second').choices[0].message.content)"
+    )
+    assert call.status == "ok", call
+    assert call.stdout.splitlines() == ["status 503", "You said: second"]
+    (summary,) = kernel.run("%chatmock status").results
+    assert "chaos: error status=503 times=1 retries=0 (seed 0); injected so far: error 503 x1" in (
+        summary
+    )
+    off = kernel.run("%chatmock chaos --off --reset --seed 4")
+    assert off.stdout.strip() == "chatmock-lab chaos: none (seed 4); injected so far: nothing"
+    bad = kernel.run("%chatmock chaos drop after=soon")
+    assert bad.status == "error" and bad.tracebacks == []
+    (line,) = bad.stderr.strip().splitlines()
+    assert line == (
+        "UsageError: %chatmock chaos: chaos: rule 1 ('drop after=soon'): after: 'soon' is not"
+        " a whole number"
+    )
+    kernel.run("%chatmock stop")
