@@ -196,6 +196,25 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         " 'error status=503 p=0.1; drop after=5 p=0.05' (see the README's Chaos section)",
     )
     flag("--chaos-seed", "chaos_seed", type=int, help="seed of the chaos draws (p=); default 0")
+    flag(
+        "--no-ui",
+        "ui",
+        action="store_const",
+        const=False,
+        help="no live traffic page at /_chatmock/ (and no record of recent requests)",
+    )
+    flag(
+        "--ui-requests",
+        "ui_requests",
+        type=int,
+        help="how many recent chat requests the traffic page keeps; default 500",
+    )
+    flag(
+        "--history",
+        "history",
+        help="keep every finished chat request in this SQLite file"
+        " (chatmock_lab.traffic.read_history reads it)",
+    )
 
 
 def _account_parsers(subparsers: argparse._SubParsersAction) -> None:

@@ -77,6 +77,12 @@ class Settings:
     # own (`chatmock_lab.chaos`'s rules), and the seed of their `p=` draws.
     chaos: str | None = None
     chaos_seed: int = 0
+    # The live traffic page at /_chatmock/ (and the recent requests it shows).
+    ui: bool = True
+    # How many recent chat requests the page (and its API) keeps, the newest.
+    ui_requests: int = 500
+    # A SQLite file every finished chat request is kept in (chatmock_lab.traffic).
+    history: Path | None = None
     # Processes serving the one port (`serve` only; see server/workers.py).
     workers: int = 1
     # Load the tokenizer while the server starts, so that the first request that counts
@@ -131,6 +137,8 @@ class Settings:
             raise ConfigError(
                 f"keepalive_seconds: must not be negative, got {self.keepalive_seconds}"
             )
+        if self.ui_requests < 1:
+            raise ConfigError(f"ui_requests: must be at least 1, got {self.ui_requests}")
         if self.workers < 1:
             raise ConfigError(f"workers: must be at least 1, got {self.workers}")
         if self.max_concurrency < 1:
@@ -231,6 +239,9 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "workers": ("CHATMOCK_WORKERS", _parse_int),
     "chaos": ("CHATMOCK_CHAOS", str),
     "chaos_seed": ("CHATMOCK_CHAOS_SEED", _parse_int),
+    "ui": ("CHATMOCK_UI", _parse_bool),
+    "ui_requests": ("CHATMOCK_UI_REQUESTS", _parse_int),
+    "history": ("CHATMOCK_HISTORY", Path),
 }
 
 

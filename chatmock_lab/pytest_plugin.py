@@ -150,6 +150,8 @@ def chatmock(
             play_log=config.stash.get(_PLAY_LOG, None),
             cassette_cache=config.stash.get(_PARSE_CACHE, None),
             preload_tokenizer=False,
+            # Nobody watches a test's proxy: no page, no record of its requests.
+            ui=False,
             chaos=options.get("chaos"),
             chaos_seed=int(options.get("chaos_seed", 0)),
         ).validated()

@@ -29,7 +29,8 @@ TAP_HEADER = "x-chatmock-tap"
 # The httpx request extension that carries a tap from a provider to `TapTransport`.
 TAP_EXTENSION = "chatmock_lab.tap"
 
-Side = Literal["upstream", "event", "client", "note"]
+# `request`: the body of a request the provider sent upstream.
+Side = Literal["upstream", "event", "client", "note", "request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,29 +41,42 @@ class TapRecord:
 
 
 class Tap:
-    """Collects records on the server's thread; another thread reads `records` (a copy
-    of the list is a consistent snapshot) and waits on `finished`."""
+    """Collects records on the server's thread, its one writer; another thread reads
+    `records` (appending to a list is atomic, so a copy of it is a consistent snapshot)
+    and waits on `finished`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_bytes: int | None = None) -> None:
+        """`max_bytes` bounds the bytes kept (past it, chunks are noted without their
+        bytes: their times still count)."""
         self.records: list[TapRecord] = []
         self.started: float | None = None
         self.finished = threading.Event()
-        self._lock = threading.Lock()
+        self._room = max_bytes
 
     def __repr__(self) -> str:
         return f"Tap({len(self.records)} records, finished={self.finished.is_set()})"
 
+    def __deepcopy__(self, memo: dict[int, object]) -> Tap:
+        # Someone watching, not data: a copy of a request is watched by the same tap.
+        return self
+
     def begin(self) -> None:
         """The request reached the server: offsets count from here."""
-        with self._lock:
-            if self.started is None:
-                self.started = time.monotonic()
+        if self.started is None:
+            self.started = time.monotonic()
 
     def add(self, side: Side, data: bytes | Event | str) -> None:
-        self.begin()
-        with self._lock:
-            assert self.started is not None
-            self.records.append(TapRecord(time.monotonic() - self.started, side, data))
+        # Every chunk and event of a watched request passes here: no lock, no calls
+        # beyond the clock (one writer; see the class).
+        now = time.monotonic()
+        started = self.started
+        if started is None:
+            started = self.started = now
+        if self._room is not None and isinstance(data, bytes):
+            kept = data[: max(0, self._room)]
+            self._room -= len(kept)
+            data = kept
+        self.records.append(TapRecord(now - started, side, data))
 
     def notes(self) -> list[str]:
         """The notes on what was not carried over, inbound and upstream, in order."""
@@ -96,8 +110,10 @@ class TapTransport(httpx.AsyncBaseTransport):
         return bool(getattr(self.inner, "replay_only", False))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
         tap = request.extensions.get(TAP_EXTENSION)
+        if isinstance(tap, Tap):
+            tap.add("request", request.content)
+        response = await self.inner.handle_async_request(request)
         if not isinstance(tap, Tap):
             return response
         return httpx.Response(

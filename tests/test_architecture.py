@@ -202,6 +202,22 @@ def test_no_server_module_imports_a_specific_provider() -> None:
                 )
             ),
         ),
+        # Protocol checks are pure: the SSE reader is all they use.
+        (
+            "chatmock_lab.stream_checks",
+            tuple(
+                f"chatmock_lab.{name}"
+                for name in ("core", "dialects", "providers", "server", "cassettes", "lab")
+            ),
+        ),
+        # The traffic records sit below the server that fills them and the lab.
+        (
+            "chatmock_lab.traffic",
+            tuple(
+                f"chatmock_lab.{name}"
+                for name in ("dialects", "providers", "server", "cassettes", "auth", "lab")
+            ),
+        ),
         # The cassette layer sits below the server.
         ("chatmock_lab.cassettes", ("chatmock_lab.server", "chatmock_lab.lab")),
         # Providers are built by the server, not the other way round.

@@ -252,7 +252,14 @@ def measure(storms: Storms, *, trace_memory: bool) -> None:
 
 
 def test_storm_against_the_mock_provider(start_server) -> None:
-    server = start_server(max_concurrency=ROUND, queue_timeout=5, mock_delay_ms=MOCK_DELAY_MS)
+    server = start_server(
+        max_concurrency=ROUND,
+        queue_timeout=5,
+        mock_delay_ms=MOCK_DELAY_MS,
+        # The traffic page keeps the newest requests by design: full after the warm-up,
+        # so that what the storms leave behind beyond it shows.
+        ui_requests=ROUND // 2,
+    )
     measure(Storms(server, "mock", MOCK_PROMPT), trace_memory=True)
 
 
@@ -263,5 +270,6 @@ def test_storm_in_front_of_an_openai_upstream(start_server) -> None:
             env={"CHATMOCK_OPENAI_BASE_URL": fake.base_url},
             max_concurrency=ROUND,
             queue_timeout=5,
+            ui_requests=ROUND // 2,
         )
         measure(Storms(server, "gpt-4o", "storm", upstream=fake), trace_memory=False)

@@ -97,6 +97,11 @@ class ChaosPlan:
     def __repr__(self) -> str:
         return f"ChaosPlan({format_rules(self._rule_set.rules)!r})"
 
+    def __deepcopy__(self, memo: dict[int, object]) -> ChaosPlan:
+        # The request's faults, drawn from the server's one source: a copy of a request
+        # draws from the same plan.
+        return self
+
     def draw(self) -> tuple[ChaosRule, ...]:
         return self._chaos.draw(self._rule_set)
 

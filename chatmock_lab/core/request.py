@@ -168,7 +168,9 @@ class Trace(Protocol):
     upstream's bytes on it, and add their "not carried over" notes; the server notes
     events, client bytes and the inbound dialect's notes."""
 
-    def add(self, side: Literal["upstream", "event", "client", "note"], data: Any) -> None: ...
+    def add(
+        self, side: Literal["upstream", "event", "client", "note", "request"], data: Any
+    ) -> None: ...
 
 
 class FaultPlan(Protocol):

@@ -42,6 +42,8 @@ class ServerInfo:
     provider: str
     browser_url: str | None
     note: str = ""
+    # The live traffic page, when it is on.
+    traffic_page: str | None = None
 
     def __repr__(self) -> str:
         lines = [
@@ -52,6 +54,8 @@ class ServerInfo:
         ]
         if self.browser_url:
             lines.append(f"  browser   {self.browser_url}")
+        if self.traffic_page:
+            lines.append(f"  traffic   {self.traffic_page}")
         if self.note:
             lines.append(f"  {self.note}")
         return "\n".join(lines)
@@ -66,11 +70,12 @@ class ServerInfo:
             f"<tr><th>{name}</th><td><code>base_url={html.escape(url)}</code></td></tr>"
             for name, url in rows
         )
-        if self.browser_url:
-            link = html.escape(self.browser_url)
-            cells += (
-                f"<tr><th>browser</th><td><a href='{link}' target='_blank'>{link}</a></td></tr>"
-            )
+        for name, url in (("browser", self.browser_url), ("traffic", self.traffic_page)):
+            if url:
+                link = html.escape(url)
+                cells += (
+                    f"<tr><th>{name}</th><td><a href='{link}' target='_blank'>{link}</a></td></tr>"
+                )
         note = f"<div><i>{html.escape(self.note)}</i></div>" if self.note else ""
         return (
             f"<div><b>chatmock-lab</b> serving <code>{html.escape(self.endpoints.url)}</code>"
@@ -128,6 +133,7 @@ class KernelServer:
             self.settings.provider,
             browser_url(server.url, self._environ),
             note,
+            traffic_page=f"{server.url}/_chatmock/" if self.settings.ui else None,
         )
 
     def serve(

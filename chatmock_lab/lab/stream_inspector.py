@@ -21,28 +21,11 @@ import httpx
 from chatmock_lab.core import ChatRequest
 from chatmock_lab.lab.answers import error_line
 from chatmock_lab.lab.dialect_table import render_in
-from chatmock_lab.lab.stream_checks import checker_for
 from chatmock_lab.server.state import ServerState
-from chatmock_lab.taps import TAP_HEADER, Tap, TapRecord
+from chatmock_lab.taps import TAP_HEADER, Tap
+from chatmock_lab.traffic.rows import ChunkRow, RowBuilder, record_bytes, short
 
 REFRESH_SECONDS = 0.1
-_PREVIEW = 120
-
-
-@dataclass
-class ChunkRow:
-    """One chunk the client received, and what led to it."""
-
-    seconds: float  # since the request reached the server
-    gap: float  # since the previous chunk the client received
-    upstream: str  # the upstream bytes read since the previous client chunk
-    events: str  # the canonical events those became
-    client: str
-    event_types: list[str]
-    block_indexes: list[int | None]
-    # What each event in the client chunk says, briefly (a delta's text, a finish).
-    summaries: list[str]
-    violations: list[str]
 
 
 @dataclass
@@ -77,12 +60,12 @@ class InspectedStream:
         for row in self.rows:
             flag = " !" if row.violations else ""
             # Without an upstream (the mock), the canonical events are what came in.
-            source = f"up={_short(row.upstream)!r}" if row.upstream else f"events={row.events}"
+            source = f"up={short(row.upstream)!r}" if row.upstream else f"events={row.events}"
             lines.append(
                 f"{row.seconds * 1000:8.1f} ms +{row.gap * 1000:6.1f}  "
                 f"{','.join(row.event_types) or '-'}  client: {' | '.join(row.summaries)}{flag}"
             )
-            lines.append(f"      {_short(source)}")
+            lines.append(f"      {short(source)}")
             lines += [f"      ! {v}" for v in row.violations]
         lines += [f"  ! {v}" for v in self.end_violations]
         lines += [f"  not carried over: {note}" for note in self.notes]
@@ -104,9 +87,9 @@ def table_html(stream: InspectedStream) -> str:
         cells = [
             f"{row.seconds * 1000:.1f}",
             f"+{row.gap * 1000:.1f}",
-            f"<code>{html.escape(_short(row.upstream))}</code>",
-            html.escape(_short(row.events)),
-            f"<code>{html.escape(_short(row.client))}</code>",
+            f"<code>{html.escape(short(row.upstream))}</code>",
+            html.escape(short(row.events)),
+            f"<code>{html.escape(short(row.client))}</code>",
             html.escape(", ".join(row.event_types)),
             blocks,
             html.escape("; ".join(row.violations)),
@@ -127,65 +110,6 @@ def table_html(stream: InspectedStream) -> str:
     return f"<div>{summary}</div><table>{head}{''.join(rows)}</table>{ends}"
 
 
-def _raw(record: TapRecord) -> bytes:
-    """The bytes of an `upstream` or `client` record (only `event` records carry events)."""
-    return record.data if isinstance(record.data, bytes) else b""
-
-
-def _short(text: str) -> str:
-    text = text.replace("\n", "\\n")
-    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
-
-
-class _RowBuilder:
-    """Rows from a tap's records, with the dialect's protocol checks, built as the
-    records come: each refresh reads only what arrived since the last one."""
-
-    def __init__(self, dialect: str, *, include_usage: bool) -> None:
-        self._checker = checker_for(dialect, include_usage=include_usage)
-        self.rows: list[ChunkRow] = []
-        self._read = 0
-        self._upstream: list[str] = []
-        self._events: list[str] = []
-        self._previous = 0.0
-        self.notes: list[str] = []
-
-    def update(self, records: list[TapRecord]) -> None:
-        for record in records[self._read :]:
-            if record.side == "upstream":
-                self._upstream.append(_raw(record).decode("utf-8", errors="replace"))
-            elif record.side == "event":
-                self._events.append(repr(record.data))
-            elif record.side == "note":
-                self.notes.append(str(record.data))
-            else:
-                self._client_chunk(record)
-        self._read = len(records)
-
-    def _client_chunk(self, record: TapRecord) -> None:
-        data = _raw(record)
-        infos = self._checker.feed(data)
-        self.rows.append(
-            ChunkRow(
-                seconds=record.seconds,
-                gap=record.seconds - self._previous,
-                upstream="".join(self._upstream),
-                events="; ".join(self._events),
-                client=data.decode("utf-8", errors="replace"),
-                event_types=[info.event_type for info in infos],
-                block_indexes=[info.block_index for info in infos],
-                summaries=[info.summary for info in infos if info.summary],
-                violations=[v for info in infos for v in info.violations],
-            )
-        )
-        self._previous = record.seconds
-        self._upstream, self._events = [], []
-
-    def close(self) -> list[str]:
-        """The stream's end: what is missing from it as a whole."""
-        return self._checker.close()
-
-
 def inspect_stream(
     state: ServerState,
     base_url: str,
@@ -204,7 +128,7 @@ def inspect_stream(
     include_usage = bool((rendered.body.get("stream_options") or {}).get("include_usage"))
     status: int | None = None
 
-    rows = _RowBuilder(dialect, include_usage=include_usage)
+    rows = RowBuilder(dialect, include_usage=include_usage)
 
     def snapshot(done: bool) -> InspectedStream:
         rows.update(list(tap.records))
@@ -220,7 +144,7 @@ def inspect_stream(
         if done:
             stream.end_violations = rows.close()
             if status is not None and status >= 400:
-                body = b"".join(_raw(r) for r in tap.records if r.side == "client")
+                body = b"".join(record_bytes(r) for r in tap.records if r.side == "client")
                 stream.error = error_line(body.decode("utf-8", errors="replace"))
         return stream
 

@@ -78,6 +78,13 @@ class RequestHint:
     header: str | None = None
 
 
+class SpeaksUpstreamDialect(Protocol):
+    """A provider whose upstream streams in one of the proxy's own dialects (`openai`,
+    `responses`, ...), so that the traffic page can check that side too."""
+
+    upstream_dialect: str
+
+
 @runtime_checkable
 class TakesRequestHints(Protocol):
     """A provider that reads per-request hints from the client's HTTP request."""

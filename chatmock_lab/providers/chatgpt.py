@@ -73,6 +73,7 @@ class TokenSource(Protocol):
 
 class ChatGPTProvider:
     name = "chatgpt"
+    upstream_dialect = "responses"
 
     def __init__(
         self,

@@ -75,6 +75,9 @@ SPECS: dict[str, UpstreamSpec] = {
 
 
 class OpenAICompatibleProvider:
+    # The dialect its upstream streams in, for the traffic page's checks of that side.
+    upstream_dialect = "openai"
+
     def __init__(self, spec: UpstreamSpec, env: Mapping[str, str], http: HttpUpstream) -> None:
         self.name = spec.name
         self.spec = spec

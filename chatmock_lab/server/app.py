@@ -24,6 +24,7 @@ from chatmock_lab.server import (
     ollama_routes,
     openai_routes,
     responses_routes,
+    traffic_routes,
 )
 from chatmock_lab.server.body_drain import BodyWatch, drain_body
 from chatmock_lab.server.errors import install_error_handlers
@@ -89,6 +90,7 @@ def create_app(
     attach_state(app.extensions, state)
 
     app.register_blueprint(admin_routes.blueprint)
+    app.register_blueprint(traffic_routes.blueprint)
     # Ollama's API lives under /api only, as Ollama serves it.
     app.register_blueprint(ollama_routes.blueprint, url_prefix="/api")
     # Many clients are configured with a base URL that lacks /v1, so every dialect route

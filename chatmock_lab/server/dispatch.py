@@ -36,7 +36,7 @@ from chatmock_lab.dialects.json_body import decode_json_body
 from chatmock_lab.limits import ApprovalRequest
 from chatmock_lab.providers import EmbeddingResult, Provider, RequestHint, report_dropped
 from chatmock_lab.redact import Redactor
-from chatmock_lab.server.inbound import current_request, request_body
+from chatmock_lab.server.inbound import InboundRequest, current_request, request_body
 from chatmock_lab.server.responses import StreamRenderer, collect_events, prime, render_events
 from chatmock_lab.server.state import ServerState, server_state
 from chatmock_lab.taps import TAP_HEADER, Tap
@@ -81,12 +81,20 @@ async def embed_inputs(embedding: EmbeddingRequest) -> EmbeddingResult:
 
 
 def request_tap() -> Tap | None:
-    """The tap the current request asked to be copied to (`x-chatmock-tap`), if any."""
+    """The tap the current request is copied to: the traffic log's (hot_routes.py
+    gives each chat request one), else one registered for its `x-chatmock-tap`."""
+    request = current_request()
+    tap: Tap | None = getattr(request, "tap", None)
+    return tap if tap is not None else registered_tap(request)
+
+
+def registered_tap(request: InboundRequest) -> Tap | None:
+    """The tap `request` asked to be copied to (`x-chatmock-tap`), if it is registered."""
     taps = server_state().taps
     if not taps:
         # No tap registered (the usual case): no header to look up on every request.
         return None
-    tap_id = current_request().headers.get(TAP_HEADER)
+    tap_id = request.headers.get(TAP_HEADER)
     return taps.get(tap_id) if tap_id else None
 
 
@@ -128,7 +136,7 @@ class OpenedStream:
         )
 
     async def collect(self) -> ChatResponse:
-        return await collect_events(self.events)
+        return await collect_events(self.events, tap=self.tap)
 
 
 def _with_hints(provider: Provider, chat: ChatRequest) -> dict[str, object]:
@@ -168,6 +176,10 @@ async def open_stream(
         chaos=request_chaos(),
     )
     report_dropped(dialect, upstream, dropped or ())
+    entry = getattr(current_request(), "traffic", None)
+    if entry is not None:
+        entry.provider, entry.model, entry.canonical = provider.name, upstream.model, chat
+        entry.upstream_dialect = getattr(provider, "upstream_dialect", None)
     keepalive = state.settings.keepalive_seconds
     queued = stream and keepalive > 0 and state.gate.full
     events = await prime(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -35,54 +36,56 @@ from chatmock_lab.server import (
     responses_routes,
 )
 from chatmock_lab.server.body_drain import DRAIN_BYTES, DRAIN_SECONDS
+from chatmock_lab.server.dispatch import registered_tap
 from chatmock_lab.server.errors import response_for
 from chatmock_lab.server.inbound import HotRequest, serving
 from chatmock_lab.server.request_hooks import RequestHooks
+from chatmock_lab.server.state import server_state
+from chatmock_lab.taps import Tap
+from chatmock_lab.traffic.log import ENTRY_BYTES
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 View = Callable[[], Awaitable[Response]]
 
-# The chat calls, by route function. Where they are served comes from Quart's own URL
-# map (each blueprint mounted under /v1, bare, and Gemini's also under /v1beta), so the
-# two ways never disagree on a path.
-HOT_VIEWS: frozenset[Callable[..., Awaitable[Response]]] = frozenset(
-    {
-        openai_routes.chat_completions,
-        responses_routes.create_response,
-        anthropic_routes.messages,
-        ollama_routes.chat,
-        ollama_routes.generate,
-        # `models/<path:target>`: the model and the call named in the path.
-        gemini_routes.model_method,
-    }
-)
+# The chat calls, by route function, with the dialect each speaks. Where they are served
+# comes from Quart's own URL map (each blueprint mounted under /v1, bare, and Gemini's
+# also under /v1beta), so the two ways never disagree on a path.
+HOT_VIEWS: dict[Callable[..., Awaitable[Response]], str] = {
+    openai_routes.chat_completions: "openai",
+    responses_routes.create_response: "responses",
+    anthropic_routes.messages: "anthropic",
+    ollama_routes.chat: "ollama",
+    ollama_routes.generate: "ollama",
+    # `models/<path:target>`: the model and the call named in the path.
+    gemini_routes.model_method: "gemini",
+}
 
 
 class _RouteTable:
-    """`POST` paths of the hot views: exact ones, and prefixes of a trailing `<path:...>`."""
+    """`POST` paths of the hot views: exact ones, and prefixes of a trailing `<path:...>`;
+    each with its view and the view's dialect."""
 
-    def __init__(self, app: Quart, views: frozenset[Callable[..., Awaitable[Response]]]):
-        self.exact: dict[str, View] = {}
-        self.prefixed: list[tuple[str, Callable[[str], Awaitable[Response]]]] = []
+    def __init__(self, app: Quart, views: dict[Callable[..., Awaitable[Response]], str]):
+        self.exact: dict[str, tuple[View, str]] = {}
+        self.prefixed: list[tuple[str, Callable[[str], Awaitable[Response]], str]] = []
         for rule in app.url_map.iter_rules():
             view = app.view_functions.get(rule.endpoint)
             if view not in views or "POST" not in (rule.methods or ()):
                 continue
             if not rule.arguments:
-                self.exact[rule.rule] = view
+                self.exact[rule.rule] = (view, views[view])
             elif len(rule.arguments) == 1 and rule.rule.endswith(">") and "<path:" in rule.rule:
-                self.prefixed.append((rule.rule.split("<", 1)[0], view))
+                self.prefixed.append((rule.rule.split("<", 1)[0], view, views[view]))
             else:
                 raise ValueError(f"hot route {rule.rule!r}: only one trailing <path:> argument")
 
-    def view_for(self, path: str) -> View | None:
-        view = self.exact.get(path)
-        if view is not None:
-            return view
-        for prefix, prefixed in self.prefixed:
+    def view_for(self, path: str) -> tuple[View, str] | None:
+        found = self.exact.get(path)
+        if found is not None:
+            return found
+        for prefix, prefixed, dialect in self.prefixed:
             if path.startswith(prefix) and len(path) > len(prefix):
-                target = path[len(prefix) :]
-                return lambda: prefixed(target)
+                return functools.partial(prefixed, path[len(prefix) :]), dialect
         return None
 
 
@@ -103,12 +106,13 @@ class HotRoutes:
         self._body_timeout = settings.body_timeout
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        view = None
+        found = None
         if scope["type"] == "http" and scope["method"] == "POST":
-            view = self._routes.view_for(scope["path"])
-        if view is None:
+            found = self._routes.view_for(scope["path"])
+        if found is None:
             await self.inner(scope, receive, send)
             return
+        view, dialect = found
         request = HotRequest(scope)
         async with self.app.app_context():
             with serving(request):
@@ -119,9 +123,25 @@ class HotRoutes:
                     return
                 except HTTPException as exc:  # a 413 or a 408, answered after the hooks
                     failure = exc
-                await _watched(self._respond(view, failure, send), receive)
+                traffic = server_state().traffic
+                if traffic is None:
+                    await _watched(self._respond(view, failure, send, request), receive)
+                    return
+                # Every chat request on the traffic page, with its own tap (or the one a
+                # notebook registered for it: both see the same records).
+                request.tap = registered_tap(request) or Tap(max_bytes=ENTRY_BYTES)
+                entry = traffic.begin(
+                    request.method, request.path, dialect, request.body, request.tap
+                )
+                request.traffic = entry
+                try:
+                    await _watched(self._respond(view, failure, send, request), receive)
+                finally:
+                    traffic.finish(entry)
 
-    async def _respond(self, view: View, failure: HTTPException | None, send: Any) -> None:
+    async def _respond(
+        self, view: View, failure: HTTPException | None, send: Any, request: HotRequest
+    ) -> None:
         try:
             response = await self.hooks.before()
             if response is None:
@@ -130,7 +150,11 @@ class HotRoutes:
                 response = await view()
         except Exception as exc:
             response = response_for(exc)
-        await _send(await self.hooks.after(response), send)
+        response = await self.hooks.after(response)
+        if request.traffic is not None:
+            request.traffic.status = response.status_code
+            request.traffic.streamed = not isinstance(response.response, DataBody)
+        await _send(response, send)
 
     async def _read_body(self, request: HotRequest, receive: Any) -> bytes:
         """The whole body, as Quart would give it to the route: a 413 beyond the limit

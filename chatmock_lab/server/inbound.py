@@ -20,6 +20,9 @@ import werkzeug.urls  # noqa: F401 (registers the "werkzeug.url_quote" codec err
 from quart import request as _quart_request
 from werkzeug.datastructures import Headers, ImmutableMultiDict, MultiDict
 
+from chatmock_lab.taps import Tap
+from chatmock_lab.traffic import TrafficEntry
+
 
 class InboundRequest(Protocol):
     """What the shared code reads of a request (a subset of Quart's `Request`)."""
@@ -51,6 +54,9 @@ class HotRequest:
         self.path: str = scope["path"]
         self.query_string: bytes = scope["query_string"]
         self.body = b""  # read by the hot routes before the route runs
+        # Where its traffic is copied (the traffic log's entry, or a notebook's tap).
+        self.tap: Tap | None = None
+        self.traffic: TrafficEntry | None = None
         # Names as sent (lower case from Hypercorn); werkzeug's Headers look up any case.
         self.headers = Headers(
             [(k.decode("latin1"), v.decode("latin1")) for k, v in scope["headers"]]

@@ -258,9 +258,12 @@ async def render_events(
         yield b"".join(closing)
 
 
-async def collect_events(events: AsyncGenerator[Event, None]) -> ChatResponse:
-    """The events collected; the stream is closed even when the client went away."""
-    async with aclosing(events), aclosing(_taking_turns(events)) as turns:
+async def collect_events(
+    events: AsyncGenerator[Event, None], *, tap: Tap | None = None
+) -> ChatResponse:
+    """The events collected (each noted on `tap`); the stream is closed even when the
+    client went away."""
+    async with aclosing(events), aclosing(_taking_turns(events, tap)) as turns:
         return await acollect(turns)
 
 
@@ -269,9 +272,13 @@ async def collect_events(events: AsyncGenerator[Event, None]) -> ChatResponse:
 _EVENTS_PER_TURN = 512
 
 
-async def _taking_turns(events: AsyncIterator[Event]) -> AsyncGenerator[Event, None]:
+async def _taking_turns(
+    events: AsyncIterator[Event], tap: Tap | None = None
+) -> AsyncGenerator[Event, None]:
     count = 0
     async for event in events:
+        if tap is not None:
+            tap.add("event", event)
         yield event
         count += 1
         if count % _EVENTS_PER_TURN == 0:

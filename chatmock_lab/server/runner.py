@@ -26,6 +26,7 @@ from quart import Quart
 from chatmock_lab.config import Settings
 from chatmock_lab.server import connection_watch
 from chatmock_lab.server.app import create_app
+from chatmock_lab.server.state import find_state
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,15 @@ async def serve_until(
     app: Quart, sock: socket.socket, settings: Settings, stop: asyncio.Event
 ) -> None:
     connection_watch.install()
-    await serve(app, _hypercorn_config(sock, settings), shutdown_trigger=stop.wait)
+
+    async def stopping() -> None:
+        await stop.wait()
+        # The traffic page's event streams would hold the graceful shutdown to its end.
+        state = find_state(app)
+        if state is not None and state.traffic is not None:
+            state.traffic.end_subscriptions()
+
+    await serve(app, _hypercorn_config(sock, settings), shutdown_trigger=stopping)
 
 
 def run_foreground(app: Quart, settings: Settings, *, announce: bool = True) -> None:

@@ -28,6 +28,7 @@ from chatmock_lab.providers import (
 )
 from chatmock_lab.redact import Redactor, app_redactor
 from chatmock_lab.taps import Tap, TapTransport
+from chatmock_lab.traffic import HistoryFile, TrafficLog
 
 _KEY = "chatmock_lab"
 
@@ -56,6 +57,8 @@ class ServerState:
     # Faults for every request (`--chaos`, `%chatmock chaos`, the pytest marker), the
     # seeded draws of every request's, and the counts of what was injected.
     chaos: Chaos = field(init=False)
+    # The recent chat requests, for the traffic page and --history (None: neither is on).
+    traffic: TrafficLog | None = field(init=False)
     _retired: list[Provider] = field(default_factory=list)
     _transport: TapTransport | None = None
 
@@ -70,6 +73,11 @@ class ServerState:
             max_string_chars=settings.max_string_chars,
         )
         self.chaos = Chaos(parse_rules(settings.chaos or ""), seed=settings.chaos_seed)
+        self.traffic = None
+        if settings.ui or settings.history is not None:
+            self.traffic = TrafficLog(limit=settings.ui_requests, redactor=self.redactor)
+            if settings.history is not None:
+                self.traffic.add_sink(HistoryFile(settings.history))
 
     @property
     def transport(self) -> TapTransport:
@@ -183,6 +191,8 @@ class ServerState:
         for provider in [*self.providers.values(), *self._retired]:
             await provider.aclose()
         await self.deck.shutdown()
+        if self.traffic is not None:
+            self.traffic.close()
 
 
 def server_state() -> ServerState:
@@ -193,6 +203,12 @@ def server_state() -> ServerState:
 def app_state(app: Quart) -> ServerState:
     """The state of an app built by `create_app`, from outside a request."""
     return app.extensions[_KEY]
+
+
+def find_state(app: Quart) -> ServerState | None:
+    """The state of an app, or None for one `create_app` did not build."""
+    state = app.extensions.get(_KEY)
+    return state if isinstance(state, ServerState) else None
 
 
 def attach_state(extensions: dict[str, object], state: ServerState) -> None:

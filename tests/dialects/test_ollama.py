@@ -15,8 +15,8 @@ import pytest
 from chatmock_lab.core import ChatRequest, Message, TextPart, ToolCallPart, ToolResultPart
 from chatmock_lab.dialects import DIALECTS
 from chatmock_lab.dialects.ollama import parse_chat_request, parse_generate_request, render_request
-from chatmock_lab.lab.stream_checks import checker_for
 from chatmock_lab.server import BackgroundServer
+from chatmock_lab.stream_checks import checker_for
 from chatmock_lab.testing import FakeOpenAIUpstream, FakeReply
 
 HI = [{"role": "user", "content": "hi"}]

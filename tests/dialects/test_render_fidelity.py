@@ -39,8 +39,8 @@ from chatmock_lab.dialects import anthropic as anthropic_dialect
 from chatmock_lab.dialects import gemini as gemini_dialect
 from chatmock_lab.dialects import openai as openai_dialect
 from chatmock_lab.dialects.responses.upstream import UpstreamResponsesStream
-from chatmock_lab.lab.stream_checks import checker_for
 from chatmock_lab.server import BackgroundServer
+from chatmock_lab.stream_checks import checker_for
 from chatmock_lab.testing import CodexReply, FakeCodexBackend
 from chatmock_lab.testing.fake_chatgpt_auth import FakeChatGPTAuth
 from tests.support import sse_events, sse_payloads

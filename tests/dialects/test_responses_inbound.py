@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from chatmock_lab.core import Message, ToolCallPart, ToolResultPart
 from chatmock_lab.dialects import responses
-from chatmock_lab.lab.stream_checks import checker_for
 from chatmock_lab.server import BackgroundServer
 from chatmock_lab.server.response_store import ResponseStore, StoredResponse
+from chatmock_lab.stream_checks import checker_for
 from chatmock_lab.testing import CodexReply, FakeCodexBackend, FakeOpenAIUpstream, FakeReply
 from chatmock_lab.testing.fake_chatgpt_auth import FakeChatGPTAuth
 from tests.support import png_data_url

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from chatmock_lab.lab.stream_checks.text import clip
 from chatmock_lab.sse import SSEDecoder, SSEEvent
+from chatmock_lab.stream_checks.text import clip
 
 _WHITESPACE = b" \t\r\n"
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatmock_lab.lab.stream_checks.base import (
+from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.base import (
     ChunkInfo,
     StreamChecker,
     as_index,
@@ -28,8 +29,7 @@ from chatmock_lab.lab.stream_checks.base import (
     error_summary,
     parse_object,
 )
-from chatmock_lab.lab.stream_checks.text import clip, quote
-from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.text import clip, quote
 
 _TERMINAL = {
     "response.completed": "completed",

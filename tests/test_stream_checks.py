@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatmock_lab.lab.stream_checks import (
+from chatmock_lab.stream_checks import (
     AnthropicStreamChecker,
     ChunkInfo,
     GeminiStreamChecker,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatmock_lab.lab.stream_checks.base import (
+from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.base import (
     ChunkInfo,
     StreamChecker,
     as_list,
@@ -22,9 +23,8 @@ from chatmock_lab.lab.stream_checks.base import (
     error_summary,
     parse_object,
 )
-from chatmock_lab.lab.stream_checks.framing import FramingError, Item
-from chatmock_lab.lab.stream_checks.text import clip, quote
-from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.framing import FramingError, Item
+from chatmock_lab.stream_checks.text import clip, quote
 
 _METRICS = (
     "total_duration",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatmock_lab.lab.stream_checks.base import (
+from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.base import (
     ChunkInfo,
     Shown,
     StreamChecker,
@@ -27,8 +28,7 @@ from chatmock_lab.lab.stream_checks.base import (
     error_summary,
     parse_object,
 )
-from chatmock_lab.lab.stream_checks.text import clip, quote
-from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.text import clip, quote
 
 # Which content blocks each Anthropic delta type may appear in. Unknown delta or block
 # types are not judged: Anthropic adds new ones and clients are told to skip them.

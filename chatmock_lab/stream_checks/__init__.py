@@ -17,12 +17,12 @@ checker per dialect.
 
 from __future__ import annotations
 
-from chatmock_lab.lab.stream_checks.anthropic import AnthropicStreamChecker
-from chatmock_lab.lab.stream_checks.base import ChunkInfo, StreamChecker
-from chatmock_lab.lab.stream_checks.gemini import GeminiStreamChecker
-from chatmock_lab.lab.stream_checks.ollama import OllamaStreamChecker
-from chatmock_lab.lab.stream_checks.openai import OpenAIStreamChecker
-from chatmock_lab.lab.stream_checks.responses import ResponsesStreamChecker
+from chatmock_lab.stream_checks.anthropic import AnthropicStreamChecker
+from chatmock_lab.stream_checks.base import ChunkInfo, StreamChecker
+from chatmock_lab.stream_checks.gemini import GeminiStreamChecker
+from chatmock_lab.stream_checks.ollama import OllamaStreamChecker
+from chatmock_lab.stream_checks.openai import OpenAIStreamChecker
+from chatmock_lab.stream_checks.responses import ResponsesStreamChecker
 
 
 def checker_for(dialect: str, *, include_usage: bool = False) -> StreamChecker:

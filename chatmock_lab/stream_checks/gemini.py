@@ -18,7 +18,8 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from chatmock_lab.lab.stream_checks.base import (
+from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.base import (
     ChunkInfo,
     Shown,
     StreamChecker,
@@ -29,14 +30,13 @@ from chatmock_lab.lab.stream_checks.base import (
     note_finish,
     parse_object,
 )
-from chatmock_lab.lab.stream_checks.framing import (
+from chatmock_lab.stream_checks.framing import (
     AutoReader,
     JSONArrayReader,
     Reader,
     SSEReader,
 )
-from chatmock_lab.lab.stream_checks.text import clip, quote
-from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.text import clip, quote
 
 _PART_KINDS = (
     "functionCall",

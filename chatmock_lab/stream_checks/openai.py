@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatmock_lab.lab.stream_checks.base import (
+from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.base import (
     ChunkInfo,
     Shown,
     StreamChecker,
@@ -26,8 +27,7 @@ from chatmock_lab.lab.stream_checks.base import (
     note_finish,
     parse_object,
 )
-from chatmock_lab.lab.stream_checks.text import clip, quote
-from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.text import clip, quote
 
 
 class OpenAIStreamChecker(StreamChecker):

@@ -10,9 +10,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatmock_lab.lab.stream_checks.framing import Comment, FramingError, Item, Reader, SSEReader
-from chatmock_lab.lab.stream_checks.text import clip
 from chatmock_lab.sse import SSEEvent
+from chatmock_lab.stream_checks.framing import Comment, FramingError, Item, Reader, SSEReader
+from chatmock_lab.stream_checks.text import clip
 
 # What a chunk shows: its event type, block index and summary.
 Shown = tuple[str, int | None, str]

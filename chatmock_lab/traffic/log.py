@@ -1,0 +1,306 @@
+"""The proxy's recent chat traffic, kept for the live traffic page and `--history`.
+
+Every chat request the server serves gets an entry with a tap (`chatmock_lab.taps`; the
+notebook inspector's own when it watches the request): the client's body, the canonical
+request, what the provider sent upstream, the upstream's bytes, the events, the client's
+bytes and the notes on what was not carried over, each timed on the server's clock. The
+log keeps the newest `limit` entries, tells subscribers (the page's event stream) when
+one starts and ends, and hands each finished one to the history file, if there is one.
+Rows and protocol checks are made when someone asks (`TrafficEntry.record`), not per
+request, and once for a finished entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
+
+from chatmock_lab.core import ChatRequest, Usage
+from chatmock_lab.redact import Redactor
+from chatmock_lab.taps import Tap
+from chatmock_lab.traffic.rows import RowBuilder, record_bytes
+
+# What one entry keeps of its traffic at most: a long stream's tail is timed, not kept.
+ENTRY_BYTES = 2 * 1024 * 1024
+# Longest text shown for one body (a request with images runs to megabytes).
+_TEXT_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficRecord:
+    """One chat request as the page shows it and the history file keeps it."""
+
+    id: int
+    started_at: float  # seconds since the epoch
+    method: str
+    path: str
+    dialect: str
+    provider: str | None
+    model: str | None
+    status: int | None
+    done: bool
+    ttft_ms: float | None  # the first chunk the client received, from the request's arrival
+    total_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    chunks: int
+    violations: int
+    request_body: str = ""
+    canonical_request: str = ""
+    upstream_request: str = ""
+    notes: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    end_violations: list[str] = field(default_factory=list)
+    # When each chunk arrived (ms), on either side: the timeline.
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields the page's list shows."""
+        return {name: getattr(self, name) for name in SUMMARY_FIELDS}
+
+
+SUMMARY_FIELDS = (
+    "id",
+    "started_at",
+    "method",
+    "path",
+    "dialect",
+    "provider",
+    "model",
+    "status",
+    "done",
+    "ttft_ms",
+    "total_ms",
+    "input_tokens",
+    "output_tokens",
+    "chunks",
+    "violations",
+)
+
+
+class TrafficEntry:
+    """One chat request while it is served and after."""
+
+    def __init__(
+        self, entry_id: int, method: str, path: str, dialect: str, body: bytes, tap: Tap
+    ) -> None:
+        self.id = entry_id
+        self.started_at = time.time()
+        self.method = method
+        self.path = path
+        self.dialect = dialect
+        self.body = body[:_TEXT_CHARS]
+        self.tap = tap
+        self.provider: str | None = None
+        self.model: str | None = None
+        self.upstream_dialect: str | None = None
+        self.canonical: ChatRequest | None = None
+        self.status: int | None = None
+        # Whether the answer was a stream (a whole JSON body has no protocol to check).
+        self.streamed = False
+        self.done = False
+        self._finished: TrafficRecord | None = None
+
+    def __repr__(self) -> str:
+        return f"TrafficEntry({self.id}, {self.method} {self.path}, status={self.status})"
+
+    def record(self, redactor: Redactor) -> TrafficRecord:
+        """The entry as a record, rows and checks included (kept once it is done)."""
+        if self._finished is not None:
+            return self._finished
+        record = self._build(redactor)
+        if self.done:
+            self._finished = record
+        return record
+
+    def _build(self, redactor: Redactor) -> TrafficRecord:
+        records = list(self.tap.records)
+        body_text = self.body.decode("utf-8", errors="replace")
+        builder = RowBuilder(
+            self.dialect,
+            include_usage=_asks_for_usage(body_text),
+            upstream_dialect=self.upstream_dialect,
+            check=self.streamed,
+        )
+        builder.update(records)
+        end = builder.close() if self.done and self.streamed else []
+        client = [r for r in records if r.side == "client"]
+        usage = [r.data for r in records if r.side == "event" and isinstance(r.data, Usage)]
+        sent = [r for r in records if r.side == "request"]
+        rows = [asdict(row) for row in builder.rows]
+        for row in rows:
+            for text in ("upstream", "events", "client"):
+                row[text] = redactor.text(row[text])
+        violations = sum(len(r["violations"]) + len(r["upstream_violations"]) for r in rows)
+        last = records[-1].seconds if records else None
+        return TrafficRecord(
+            id=self.id,
+            started_at=self.started_at,
+            method=self.method,
+            path=self.path,
+            dialect=self.dialect,
+            provider=self.provider,
+            model=self.model,
+            status=self.status,
+            done=self.done,
+            ttft_ms=_ms(client[0].seconds) if client else None,
+            total_ms=_ms(last) if self.done and last is not None else None,
+            input_tokens=max((u.input_tokens for u in usage), default=None),
+            output_tokens=max((u.output_tokens for u in usage), default=None),
+            chunks=len(client),
+            violations=violations + len(end),
+            request_body=redactor.text(body_text),
+            canonical_request=redactor.text(_canonical_text(self.canonical)),
+            upstream_request=redactor.text(
+                record_bytes(sent[-1]).decode("utf-8", errors="replace")[:_TEXT_CHARS]
+                if sent
+                else ""
+            ),
+            notes=[redactor.text(note) for note in builder.notes],
+            rows=rows,
+            end_violations=end,
+            timeline=[(_ms(r.seconds), r.side) for r in records if r.side in _TIMED],
+        )
+
+
+_TIMED = ("upstream", "client")
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _asks_for_usage(body: str) -> bool:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return False
+    options = parsed.get("stream_options") if isinstance(parsed, dict) else None
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def _canonical_text(request: ChatRequest | None) -> str:
+    if request is None:
+        return ""
+    text = json.dumps(_plain(request), indent=2, ensure_ascii=False, default=str)
+    return text if len(text) <= _TEXT_CHARS else text[:_TEXT_CHARS] + "\n..."
+
+
+def _plain(value: Any) -> Any:
+    """The canonical request as JSON-able data, fields at their defaults left out."""
+    if is_dataclass(value) and not isinstance(value, type):
+        fields = getattr(value, "__dataclass_fields__", {})
+        out = {}
+        for name, spec in fields.items():
+            if not spec.repr:
+                continue
+            item = getattr(value, name)
+            if item in (None, [], {}, ""):
+                continue
+            out[name] = _plain(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > 2000:
+        return value[:2000] + f"... ({len(value)} characters)"
+    return value
+
+
+class TrafficLog:
+    """The newest `limit` chat requests, in order. `begin` and `finish` run on the
+    server's loop; subscribers (asyncio queues on that loop) hear of both."""
+
+    def __init__(self, *, limit: int = 500, redactor: Redactor) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        self.limit = limit
+        self.redactor = redactor
+        self._entries: OrderedDict[int, TrafficEntry] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._subscribers: set[asyncio.Queue[tuple[str, dict[str, Any]] | None]] = set()
+        self._sinks: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"TrafficLog({len(self._entries)} of {self.limit})"
+
+    def add_sink(self, sink: Any) -> None:
+        """Something with `keep(record)`, handed every finished record (the history)."""
+        self._sinks.append(sink)
+
+    def begin(self, method: str, path: str, dialect: str, body: bytes, tap: Tap) -> TrafficEntry:
+        with self._lock:
+            entry = TrafficEntry(next(self._ids), method, path, dialect, body, tap)
+            self._entries[entry.id] = entry
+            while len(self._entries) > self.limit:
+                self._entries.popitem(last=False)
+        self._publish("begin", entry)
+        return entry
+
+    def finish(self, entry: TrafficEntry) -> None:
+        entry.done = True
+        entry.tap.end()
+        self._publish("end", entry)
+        if self._sinks:
+            record = entry.record(self.redactor)
+            for sink in self._sinks:
+                sink.keep(record)
+
+    def entries(self) -> list[TrafficEntry]:
+        with self._lock:
+            return list(self._entries.values())
+
+    def get(self, entry_id: int) -> TrafficEntry | None:
+        with self._lock:
+            return self._entries.get(entry_id)
+
+    def in_flight(self) -> Iterator[TrafficEntry]:
+        return (entry for entry in self.entries() if not entry.done)
+
+    def subscribe(self) -> asyncio.Queue[tuple[str, dict[str, Any]] | None]:
+        queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(maxsize=1000)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[tuple[str, dict[str, Any]] | None]) -> None:
+        self._subscribers.discard(queue)
+
+    def end_subscriptions(self) -> None:
+        """End every subscriber's stream: the server is stopping, and must not wait for
+        pages that would listen for ever."""
+        for queue in list(self._subscribers):
+            _offer(queue, None)
+
+    def close(self) -> None:
+        self.end_subscriptions()
+        for sink in self._sinks:
+            sink.close()
+
+    def _publish(self, kind: str, entry: TrafficEntry) -> None:
+        if not self._subscribers:
+            return
+        # At the start nothing has been read yet: the record is quick to make.
+        summary = entry.record(self.redactor).summary()
+        for queue in list(self._subscribers):
+            _offer(queue, (kind, summary))
+
+
+def _offer(
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None],
+    item: tuple[str, dict[str, Any]] | None,
+) -> None:
+    # A page that stopped reading loses updates, never the server's memory or time.
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(item)
