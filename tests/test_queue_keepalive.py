@@ -1,19 +1,24 @@
 """A streamed request waiting in line for a Gate slot gets its headers and the dialect's
 keep-alives after `--keepalive-seconds`, not silence until the queue timeout (issue 18);
-if the wait then runs out, the dialect's own error frame ends the stream."""
+if the wait then runs out, the dialect's own error frame ends the stream. And a keep-alive
+due in the same turn as a stream's end never hides that end."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing
 
 import anthropic
 import httpx
 import openai
 import pytest
 
+from chatmock_lab.core import Event, ProxyError, TextDelta
 from chatmock_lab.server import BackgroundServer
+from chatmock_lab.server.responses import event_batches
 from chatmock_lab.server.state import app_state
 
 LONG = {"role": "user", "content": "word " * 400}
@@ -126,3 +131,40 @@ def test_a_short_wait_answers_normally(start_server) -> None:
     assert len(results) == 4 and all("keep-alive" not in text for text in results)
     assert all(text.rstrip().endswith("data: [DONE]") for text in results)
     assert gate.in_use == 0
+
+
+@pytest.mark.parametrize("ending", ["end", "failure"])
+def test_a_keepalive_due_with_the_last_event_does_not_lose_the_end(ending: str) -> None:
+    """What `silence after=2 seconds=0.4` with `keepalive_seconds=0.1` hits now and then
+    through the SDKs, made certain: the provider's last event and the end of its stream
+    (or its failure) are queued in the same loop turn as a keep-alive tick."""
+    tick = 0.1
+
+    async def batches_seen() -> list[list[Event] | None]:
+        loop = asyncio.get_running_loop()
+
+        async def events() -> AsyncGenerator[Event, None]:
+            yield TextDelta("a")
+            resumed: asyncio.Future[None] = loop.create_future()
+
+            def resume_then_keep_the_loop_busy() -> None:
+                resumed.set_result(None)
+                time.sleep(tick)  # past the keep-alive's deadline
+
+            loop.call_later(tick / 2, resume_then_keep_the_loop_busy)
+            await resumed
+            yield TextDelta("b")
+            if ending == "failure":
+                raise ProxyError("the upstream failed")
+
+        seen: list[list[Event] | None] = []
+        async with asyncio.timeout(0.5), aclosing(event_batches(events(), tick)) as batches:
+            async for batch in batches:
+                seen.append(batch)
+        return seen
+
+    if ending == "failure":
+        with pytest.raises(ProxyError, match="the upstream failed"):
+            asyncio.run(batches_seen())
+    else:
+        assert asyncio.run(batches_seen()) == [[TextDelta("a")], [TextDelta("b")]]

@@ -32,7 +32,7 @@ _FORM_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/for
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ALLOWED_HEADERS = (
     "authorization, content-type, x-api-key, x-goog-api-key, x-goog-api-client,"
-    " anthropic-version, anthropic-beta, x-chatmock-tap, x-stainless-*"
+    " anthropic-version, anthropic-beta, x-chatmock-tap, x-chatmock-chaos, x-stainless-*"
 )
 
 

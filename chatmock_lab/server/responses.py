@@ -91,8 +91,10 @@ async def event_batches(
             if timer is not None:
                 timer.cancel()
             batch = [i for i in items if not (i is _TICK or i is _END or isinstance(i, _Failure))]
-            ended = items[-1] is _END
-            failure = items[-1] if isinstance(items[-1], _Failure) else None
+            # Not only the last item: a keep-alive tick may land after the end (or the
+            # failure) in the same batch, and the stream would never end.
+            ended = any(i is _END for i in items)
+            failure = next((i for i in items if isinstance(i, _Failure)), None)
             if batch:
                 yield batch  # type: ignore[misc]
             elif not ended and failure is None:

@@ -156,10 +156,13 @@ def _apply(body: bytes, rules: str, *, split: int = 7, event_stream: bool = True
     return asyncio.run(run())
 
 
-STREAM = b"".join(
-    f"data: {json.dumps({'choices': [{'delta': {'content': word}}]})}\n\n".encode()
-    for word in ("Hello", " there", " wide", " world")
-) + b"data: [DONE]\n\n"
+STREAM = (
+    b"".join(
+        f"data: {json.dumps({'choices': [{'delta': {'content': word}}]})}\n\n".encode()
+        for word in ("Hello", " there", " wide", " world")
+    )
+    + b"data: [DONE]\n\n"
+)
 FRAMES = [frame + b"\n\n" for frame in STREAM.split(b"\n\n")[:-1]]
 
 

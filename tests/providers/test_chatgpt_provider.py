@@ -297,3 +297,33 @@ def test_debug_logs_carry_no_token(codex, proxy, caplog) -> None:
     assert "-> chatgpt POST" in caplog.text  # the request was logged, headers and all
     for secret in (proxy.tokens.access_token, proxy.tokens.refresh_token, proxy.tokens.id_token):
         assert secret not in caplog.text
+
+
+def test_chaos_at_the_backends_edge(codex, proxy) -> None:
+    """Chaos over the Responses API upstream: an error before the first byte, a drop mid
+    stream, a duplicated frame, all as the client would meet them from the backend."""
+    with openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="k", max_retries=0) as client:
+
+        def ask(rule: str) -> str:
+            text = ""
+            for chunk in client.chat.completions.create(
+                model="gpt-5",
+                messages=[{"role": "user", "content": "x"}],
+                stream=True,
+                extra_headers={"x-chatmock-chaos": rule},
+            ):
+                text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+            return text
+
+        with pytest.raises(openai.APIStatusError) as raised:
+            ask("error status=503 retry_after=0.01 retries=0")
+        assert raised.value.status_code == 503 and "chaos" in raised.value.message
+        codex.reply(CodexReply(text="one two three four five", chunk_chars=4))
+        with pytest.raises(openai.APIError, match="chatgpt broke off the stream"):
+            ask("drop after=6")
+        codex.reply(CodexReply(text="abcdefgh", chunk_chars=4))
+        # The Responses stream's frames: created, in_progress, item added, part added,
+        # then the deltas; the fifth is the first delta.
+        assert ask("duplicate at=5") == "abcdabcdefgh"
+    counts = proxy.app.extensions["chatmock_lab"].chaos.counts()
+    assert counts == {"error 503": 1, "drop": 1, "duplicate": 1}

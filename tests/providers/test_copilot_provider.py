@@ -241,3 +241,31 @@ def test_reasoning_from_copilot_reaches_the_client(copilot_api, proxy) -> None:
         )
     assert reply.choices[0].message.model_extra["reasoning_content"] == "Counting carefully."
     assert copilot_api.last_request().body["reasoning_effort"] == "high"
+
+
+def test_chaos_at_copilots_edge(copilot_api, proxy) -> None:
+    """Chaos between the proxy and Copilot's API, not between the proxy and GitHub's
+    token endpoint: a malformed frame and a slow first token."""
+    copilot_api.reply(FakeReply(text="Hello from Copilot, slowly", chunk_chars=5))
+    with openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="k", max_retries=0) as client:
+        pieces = [
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(
+                model="gpt-4.1",
+                messages=[{"role": "user", "content": "Hi"}],
+                stream=True,
+                extra_headers={"x-chatmock-chaos": "malformed at=3 how=utf8"},
+            )
+            if c.choices
+        ]
+        assert "".join(pieces) == "Hello\ufffd from Copilot, slowly"
+        copilot_api.reply(FakeReply(text="a b c d e f", chunk_chars=2))
+        with pytest.raises(openai.APIError, match="copilot sent a malformed stream line"):
+            for _ in client.chat.completions.create(
+                model="gpt-4.1",
+                messages=[{"role": "user", "content": "Hi"}],
+                stream=True,
+                extra_headers={"x-chatmock-chaos": "malformed at=4"},
+            ):
+                pass
+    assert proxy.app.extensions["chatmock_lab"].chaos.counts() == {"malformed": 2}

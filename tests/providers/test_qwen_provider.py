@@ -574,3 +574,33 @@ def test_the_registered_provider_uses_a_session_saved_by_login(
         )
     assert reply.choices[0].message.content == "Qwen says: Hi"
     assert fake.last_request().headers["cookie"] == full["QWEN_COOKIES"]
+
+
+def test_chaos_at_qwens_edge(fake, start_server) -> None:
+    """Chaos over Qwen's own stream format: an error before the first byte and a drop
+    mid stream reach an Anthropic client as its own error and its `error` event."""
+    proxy = start_server(provider_name="qwen", env=qwen_env(fake))
+    with anthropic_client(proxy) as client:
+        with pytest.raises(anthropic.RateLimitError, match="chaos"):
+            client.messages.create(
+                model="qwen3-max",
+                max_tokens=50,
+                messages=USER,
+                extra_headers={"x-chatmock-chaos": "error status=429 retries=0"},
+            )
+        fake.reply(QwenReply(answer="one two three four five six", chunk_chars=3))
+        text = ""
+        with (
+            pytest.raises(anthropic.APIStatusError, match="qwen broke off the stream"),
+            client.messages.stream(
+                model="qwen3-max",
+                max_tokens=50,
+                messages=USER,
+                extra_headers={"x-chatmock-chaos": "drop after=4"},
+            ) as stream,
+        ):
+            for piece in stream.text_stream:
+                text += piece
+        assert text and "one two three four five six".startswith(text)
+    counts = proxy.app.extensions["chatmock_lab"].chaos.counts()
+    assert counts == {"error 429": 1, "drop": 1}

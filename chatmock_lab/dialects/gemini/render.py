@@ -36,7 +36,7 @@ from chatmock_lab.dialects.gemini.wire import (
     render_error,
     usage_json,
 )
-from chatmock_lab.sse import comment_frame, encode_frame
+from chatmock_lab.sse import encode_frame
 
 
 def logprobs_fields(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
@@ -128,13 +128,16 @@ class GenerateStreamRenderer:
         return []
 
     def keepalive(self) -> list[bytes]:
-        # SSE comments are invisible to clients; a JSON array has no room for one.
+        # A blank line, not an SSE comment: google-genai (3.6.1) reads any line that is
+        # neither `data:` nor blank as JSON, and fails on `: keep-alive`. A blank line
+        # with no data before it is a valid SSE no-op every reader skips. A JSON array
+        # has no room for either.
         if self._closed:
             return []
         # A silence: held text goes now rather than wait for what may never come.
         frames = self._release()
         if self._array is None:
-            frames.append(comment_frame("keep-alive", line_end=SSE_LINE_END))
+            frames.append(SSE_LINE_END.encode())
         return frames
 
     def _text(self, parts: list[dict[str, Any]]) -> list[bytes]:
