@@ -195,8 +195,7 @@ def test_chaos_from_the_notebook_hits_requests_and_status_counts_it(kernel: Kern
     assert kernel.run("%chatmock serve").status == "ok"
     given = kernel.run("%chatmock chaos error status=503 times=1 retries=0")
     assert given.stdout.strip() == (
-        "chatmock-lab chaos: error status=503 times=1 retries=0 (seed 0);"
-        " injected so far: nothing"
+        "chatmock-lab chaos: error status=503 times=1 retries=0 (seed 0); injected so far: nothing"
     )
     call = kernel.run(
         "from openai import OpenAI, InternalServerError\n"
