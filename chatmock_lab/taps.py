@@ -45,13 +45,16 @@ class Tap:
     `records` (appending to a list is atomic, so a copy of it is a consistent snapshot)
     and waits on `finished`."""
 
-    def __init__(self, *, max_bytes: int | None = None) -> None:
+    def __init__(self, *, max_bytes: int | None = None, max_records: int | None = None) -> None:
         """`max_bytes` bounds the bytes kept (past it, chunks are noted without their
-        bytes: their times still count)."""
+        bytes: their times still count); `max_records` the records (past it, nothing
+        is kept, only counted in `dropped`)."""
         self.records: list[TapRecord] = []
         self.started: float | None = None
         self.finished = threading.Event()
+        self.dropped = 0
         self._room = max_bytes
+        self._max_records = max_records
 
     def __repr__(self) -> str:
         return f"Tap({len(self.records)} records, finished={self.finished.is_set()})"
@@ -68,6 +71,9 @@ class Tap:
     def add(self, side: Side, data: bytes | Event | str) -> None:
         # Every chunk and event of a watched request passes here: no lock, no calls
         # beyond the clock (one writer; see the class).
+        if self._max_records is not None and len(self.records) >= self._max_records:
+            self.dropped += 1
+            return
         now = time.monotonic()
         started = self.started
         if started is None:

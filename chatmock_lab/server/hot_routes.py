@@ -42,7 +42,7 @@ from chatmock_lab.server.inbound import HotRequest, serving
 from chatmock_lab.server.request_hooks import RequestHooks
 from chatmock_lab.server.state import server_state
 from chatmock_lab.taps import Tap
-from chatmock_lab.traffic.log import ENTRY_BYTES
+from chatmock_lab.traffic.log import ENTRY_BYTES, ENTRY_RECORDS
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 View = Callable[[], Awaitable[Response]]
@@ -129,7 +129,9 @@ class HotRoutes:
                     return
                 # Every chat request on the traffic page, with its own tap (or the one a
                 # notebook registered for it: both see the same records).
-                request.tap = registered_tap(request) or Tap(max_bytes=ENTRY_BYTES)
+                request.tap = registered_tap(request) or Tap(
+                    max_bytes=ENTRY_BYTES, max_records=ENTRY_RECORDS
+                )
                 entry = traffic.begin(
                     request.method, request.path, dialect, request.body, request.tap
                 )

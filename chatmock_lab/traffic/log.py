@@ -28,8 +28,11 @@ from chatmock_lab.redact import Redactor
 from chatmock_lab.taps import Tap
 from chatmock_lab.traffic.rows import RowBuilder, record_bytes
 
-# What one entry keeps of its traffic at most: a long stream's tail is timed, not kept.
+# What one entry keeps of its traffic at most: a long stream's tail is timed, not kept;
+# past so many records (chunks, events) nothing more is kept, only counted. A megabyte
+# echo is 130,000 events, which kept alive cost the whole server's garbage collector.
 ENTRY_BYTES = 2 * 1024 * 1024
+ENTRY_RECORDS = 4096
 # Longest text shown for one body (a request with images runs to megabytes).
 _TEXT_CHARS = 64 * 1024
 
@@ -53,6 +56,8 @@ class TrafficRecord:
     output_tokens: int | None
     chunks: int
     violations: int
+    # Records (chunks, events) past the entry's bound: counted, not kept.
+    not_kept: int = 0
     request_body: str = ""
     canonical_request: str = ""
     upstream_request: str = ""
@@ -83,6 +88,7 @@ SUMMARY_FIELDS = (
     "output_tokens",
     "chunks",
     "violations",
+    "not_kept",
 )
 
 
@@ -157,6 +163,7 @@ class TrafficEntry:
             output_tokens=max((u.output_tokens for u in usage), default=None),
             chunks=len(client),
             violations=violations + len(end),
+            not_kept=self.tap.dropped,
             request_body=redactor.text(body_text),
             canonical_request=redactor.text(_canonical_text(self.canonical)),
             upstream_request=redactor.text(

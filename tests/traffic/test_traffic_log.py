@@ -17,7 +17,7 @@ import pytest
 from chatmock_lab.redact import Redactor
 from chatmock_lab.taps import Tap
 from chatmock_lab.traffic import TrafficLog, read_history
-from chatmock_lab.traffic.log import ENTRY_BYTES
+from chatmock_lab.traffic.log import ENTRY_BYTES, ENTRY_RECORDS
 from tests.conftest import ServerFactory
 
 BODY = {"model": "mock", "messages": [{"role": "user", "content": "Hello, log"}], "stream": True}
@@ -82,8 +82,23 @@ def test_the_log_keeps_the_newest_and_bounds_each_entrys_bytes() -> None:
         tap.add("client", b"x" * ENTRY_BYTES)
     assert sum(len(r.data) for r in tap.records) == ENTRY_BYTES  # type: ignore[arg-type]
     assert len(tap.records) == 3  # the times of every chunk are kept
+    counted = Tap(max_records=2)
+    for _ in range(5):
+        counted.add("event", "x")
+    assert len(counted.records) == 2 and counted.dropped == 3
     with pytest.raises(ValueError):
         TrafficLog(limit=0, redactor=Redactor())
+
+
+def test_a_long_stream_keeps_its_first_records_and_counts_the_rest(
+    start_server: ServerFactory,
+) -> None:
+    server = start_server(mock_chunk_chars=1)
+    long = {**BODY, "messages": [{"role": "user", "content": "x" * ENTRY_RECORDS}]}
+    assert _chat(server.url, long).status_code == 200
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        (summary,) = client.get("/_chatmock/api/requests").json()["requests"]
+    assert summary["not_kept"] > 0 and summary["done"] is True
 
 
 def test_secrets_in_bodies_are_masked_on_the_page(start_server: ServerFactory) -> None:

@@ -130,7 +130,8 @@ function renderDetail(record) {
   document.getElementById("detail-title").textContent =
     `#${record.id} ${record.dialect} ${record.method} ${record.path} → ` +
     `${record.status ?? "…"} via ${record.provider ?? "–"} (${record.model ?? "–"}), ` +
-    `${record.chunks} chunks, ${record.violations} problem(s), ${state}`;
+    `${record.chunks} chunks, ${record.violations} problem(s), ${state}` +
+    (record.not_kept ? ` (${record.not_kept} later chunks and events not kept)` : "");
   document.getElementById("request-body").textContent = pretty(record.request_body);
   document.getElementById("canonical-request").textContent = record.canonical_request || "–";
   document.getElementById("upstream-request").textContent =
