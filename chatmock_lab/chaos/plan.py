@@ -28,6 +28,14 @@ class RuleSet:
     def __bool__(self) -> bool:
         return bool(self.rules)
 
+    def spent(self, index: int) -> bool:
+        """Whether rule `index` has hit as many calls as its `times=` allows."""
+        times = self.rules[index].times
+        return times is not None and self._hits[index] >= times
+
+    def hit(self, index: int) -> None:
+        self._hits[index] += 1
+
 
 class Chaos:
     """The server's chaos. One random source, seeded, draws every `p=` (the same seed
@@ -67,11 +75,11 @@ class Chaos:
         hit = []
         with self._lock:
             for index, rule in enumerate(rule_set.rules):
-                if rule.times is not None and rule_set._hits[index] >= rule.times:
+                if rule_set.spent(index):
                     continue
                 if rule.p < 1 and self._random.random() >= rule.p:
                     continue
-                rule_set._hits[index] += 1
+                rule_set.hit(index)
                 self._counts[rule.label] += 1
                 hit.append(rule)
         return tuple(hit)

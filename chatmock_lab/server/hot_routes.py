@@ -40,7 +40,7 @@ from chatmock_lab.server.dispatch import registered_tap
 from chatmock_lab.server.errors import response_for
 from chatmock_lab.server.inbound import HotRequest, serving
 from chatmock_lab.server.request_hooks import RequestHooks
-from chatmock_lab.server.state import server_state
+from chatmock_lab.server.state import app_state
 from chatmock_lab.taps import Tap
 from chatmock_lab.traffic.log import ENTRY_BYTES, ENTRY_RECORDS
 
@@ -104,6 +104,8 @@ class HotRoutes:
         self.hooks = hooks
         self._max_body = settings.max_body_bytes
         self._body_timeout = settings.body_timeout
+        # The app's traffic log (None with --no-ui and no --history), made with its state.
+        self._traffic = app_state(app).traffic
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         found = None
@@ -123,7 +125,7 @@ class HotRoutes:
                     return
                 except HTTPException as exc:  # a 413 or a 408, answered after the hooks
                     failure = exc
-                traffic = server_state().traffic
+                traffic = self._traffic
                 if traffic is None:
                     await _watched(self._respond(view, failure, send, request), receive)
                     return
