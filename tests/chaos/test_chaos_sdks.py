@@ -738,27 +738,21 @@ def test_mock_error_is_the_sdks_error_and_the_sdk_retries(mock: Target, dialect:
 
 
 @dialects
-def test_mock_drop_is_the_dialects_mid_stream_error(mock: Target, dialect: str) -> None:
-    seen = ADAPTERS[dialect](mock, "drop after=3")
-    assert mock.chaos.counts() == {"drop": 1}
-    sent = upstream_chunk_texts(mock, dialect)[:3]
-    assert_mid_stream_error(dialect, seen, sent, "mock broke off the stream")
-
-
-@dialects
-def test_mock_early_end_is_the_dialects_mid_stream_error(mock: Target, dialect: str) -> None:
-    seen = ADAPTERS[dialect](mock, "early-end after=3")
-    assert mock.chaos.counts() == {"early-end": 1}
-    sent = upstream_chunk_texts(mock, dialect)[:3]
-    assert_mid_stream_error(dialect, seen, sent, "mock ended the stream before finishing")
-
-
-@dialects
-def test_mock_malformed_json_is_the_dialects_mid_stream_error(mock: Target, dialect: str) -> None:
-    seen = ADAPTERS[dialect](mock, "malformed at=3 how=json")
-    assert mock.chaos.counts() == {"malformed": 1}
-    sent = upstream_chunk_texts(mock, dialect)[:2]
-    assert_mid_stream_error(dialect, seen, sent, "mock sent a malformed stream line")
+@pytest.mark.parametrize(
+    ("rule", "kind", "kept", "message"),
+    [
+        ("drop after=3", "drop", 3, "mock broke off the stream"),
+        ("early-end after=3", "early-end", 3, "mock ended the stream before finishing"),
+        ("malformed at=3 how=json", "malformed", 2, "mock sent a malformed stream line"),
+    ],
+)
+def test_mock_faults_mid_stream_are_the_dialects_mid_stream_error(
+    mock: Target, dialect: str, rule: str, kind: str, kept: int, message: str
+) -> None:
+    seen = ADAPTERS[dialect](mock, rule)
+    assert mock.chaos.counts() == {kind: 1}
+    sent = upstream_chunk_texts(mock, dialect)[:kept]
+    assert_mid_stream_error(dialect, seen, sent, message)
 
 
 @dialects
