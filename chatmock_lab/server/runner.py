@@ -43,6 +43,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        # Listening from here on: the URL is printed before Hypercorn (or the workers)
+        # take the socket, and a client that read it must be queued, not refused.
+        sock.listen(Config.backlog)
     except OSError:
         sock.close()
         raise

@@ -31,8 +31,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hypercorn.config import Config
-
 from chatmock_lab.config import ConfigError, Settings
 from chatmock_lab.redact import RedactingFilter
 from chatmock_lab.server.app import create_app
@@ -82,8 +80,6 @@ def serve_workers(settings: Settings, workers: int, *, announce: bool = True) ->
     check_workers(settings, workers)
     sock = bind_socket(settings.host, settings.port)
     try:
-        # Listening here, not only in the workers, is what lets the URL be printed at once.
-        sock.listen(Config.backlog)
         if announce:
             print(
                 f"chatmock-lab serving {url_of(sock)}"
