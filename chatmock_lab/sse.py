@@ -8,6 +8,7 @@ lines (httpx's `aiter_lines` already splits on either).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chatmock_lab import json_codec
@@ -60,3 +61,8 @@ def encode_frame(data: object, *, event: str | None = None, line_end: str = "\n"
 def comment_frame(text: str, *, line_end: str = "\n") -> bytes:
     """An SSE comment (clients skip it; proxies and load balancers see traffic)."""
     return f": {text}{line_end}{line_end}".encode()
+
+
+def is_event_stream(headers: Mapping[str, str]) -> bool:
+    """Whether an answer's headers say it is an SSE stream (not one JSON body)."""
+    return headers.get("content-type", "").startswith("text/event-stream")

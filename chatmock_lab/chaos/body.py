@@ -53,10 +53,6 @@ def error_response(rule: ChaosRule, request: httpx.Request) -> httpx.Response:
     )
 
 
-def is_event_stream(headers: httpx.Headers) -> bool:
-    return headers.get("content-type", "").startswith("text/event-stream")
-
-
 async def frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """An SSE body's frames, each with the blank line that ends it; what follows the
     last blank line comes last as it is."""

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import httpx
 
-from chatmock_lab.chaos.body import chaotic_body, error_response, first_rule, is_event_stream
+from chatmock_lab.chaos.body import chaotic_body, error_response, first_rule
 from chatmock_lab.chaos.plan import ChaosPlan
 from chatmock_lab.chaos.rules import ChaosRule, format_rules
+from chatmock_lab.sse import is_event_stream
 
 CHAOS_EXTENSION = "chatmock_lab.chaos"
 CHAOS_APPLIED = "chatmock_lab.chaos_applied"

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,7 +21,14 @@ import httpx
 
 from chatmock_lab import json_codec
 from chatmock_lab.cassettes.transport import PROVIDER_EXTENSION
-from chatmock_lab.chaos import CHAOS_APPLIED, CHAOS_EXTENSION, ChaosPlan, parse_rules, retry_budget
+from chatmock_lab.chaos import (
+    CHAOS_APPLIED,
+    CHAOS_EXTENSION,
+    ChaosPlan,
+    ChaosRule,
+    parse_rules,
+    retry_budget,
+)
 from chatmock_lab.core import ChatRequest, Error, Event, ProxyError
 from chatmock_lab.dialects.openai import upstream_error
 from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
@@ -78,6 +85,13 @@ def malformed_line_error(upstream: str, data: str) -> ProxyError:
 
 def unfinished_error(upstream: str) -> ProxyError:
     return ProxyError(f"{upstream} ended the stream before finishing", status=502)
+
+
+def retry_policy_under(policy: RetryPolicy, rules: Sequence[ChaosRule]) -> RetryPolicy:
+    """`policy` with the retry budget of the chaos rules that made a failure (`retries=`),
+    if any of them sets one."""
+    budget = retry_budget(rules)
+    return policy if budget is None else dataclasses.replace(policy, max_retries=budget)
 
 
 def broke_off_error(upstream: str, elapsed: float, what: str) -> ProxyError:
@@ -366,7 +380,10 @@ class HttpUpstream:
                 "<- %s %s %s", self.name, response.status_code, _loggable(payload, self.redactor)
             )
             if response.status_code in RETRYABLE_STATUSES:
-                policy = self._retry_policy(response.extensions.get(CHAOS_APPLIED))
+                # The rules that made this answer (now, or when a cassette recorded
+                # it) may set the proxy's budget, so the client's retry logic meets it.
+                applied = response.extensions.get(CHAOS_APPLIED)
+                policy = retry_policy_under(self.retry, parse_rules(applied) if applied else ())
                 delay = policy.delay(attempt, error.retry_after)
                 if delay is not None:
                     logger.info(
@@ -379,14 +396,6 @@ class HttpUpstream:
                     await asyncio.sleep(delay)
                     continue
             raise error
-
-    def _retry_policy(self, chaos: str | None) -> RetryPolicy:
-        # A chaos rule with `retries=` that made this answer (now, or when a cassette
-        # recorded it) sets the budget, so that the client's own retry logic meets it.
-        budget = retry_budget(parse_rules(chaos)) if chaos else None
-        if budget is None:
-            return self.retry
-        return dataclasses.replace(self.retry, max_retries=budget)
 
     async def read_json(self, response: httpx.Response) -> Any:
         """A whole JSON answer from an open response, which is then closed."""

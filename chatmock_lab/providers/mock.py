@@ -256,11 +256,6 @@ class MockProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         plan = self.plan(request)
-        if request.chaos is None and plan.chaos is None:
-            async with aclosing(self._events(request, plan)) as events:
-                async for event in events:
-                    yield event
-            return
 
         def draw() -> list[ChaosRule]:
             rules = list(request.chaos.draw()) if request.chaos is not None else []
@@ -268,9 +263,11 @@ class MockProvider:
                 rules += self.options.chaos.draw(plan.chaos)
             return rules
 
-        rules = await drawn_with_retries(draw, self.options.retry)
+        chaotic = request.chaos is not None or plan.chaos is not None
+        rules = await drawn_with_retries(draw, self.options.retry) if chaotic else ()
         async with aclosing(self._events(request, plan)) as events:
-            async for event in chaotic_events(events, rules, upstream=self.name):
+            source = chaotic_events(events, rules, upstream=self.name) if rules else events
+            async for event in source:
                 yield event
 
     async def _events(self, request: ChatRequest, plan: _Plan) -> AsyncGenerator[Event, None]:

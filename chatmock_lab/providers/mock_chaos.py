@@ -13,7 +13,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from chatmock_lab.chaos import ChaosRule, error_body, retry_budget
+from chatmock_lab.chaos import ChaosRule, error_body
 from chatmock_lab.chaos.body import first_rule, misbehaving
 from chatmock_lab.core import (
     Error,
@@ -26,7 +26,12 @@ from chatmock_lab.core import (
 )
 from chatmock_lab.dialects.openai import upstream_error
 from chatmock_lab.limits import RETRYABLE_STATUSES, RetryPolicy
-from chatmock_lab.providers.http import broke_off_error, malformed_line_error, unfinished_error
+from chatmock_lab.providers.http import (
+    broke_off_error,
+    malformed_line_error,
+    retry_policy_under,
+    unfinished_error,
+)
 
 # What a lenient UTF-8 decoder makes of a cut-short sequence.
 _REPLACEMENT = "\ufffd"
@@ -52,8 +57,7 @@ async def drawn_with_retries(
         if error is None:
             return rules
         failure = chaos_error(error)
-        budget = retry_budget(rules)
-        policy = retry if budget is None else dataclasses.replace(retry, max_retries=budget)
+        policy = retry_policy_under(retry, rules)
         retryable = error.status in RETRYABLE_STATUSES
         delay = policy.delay(attempt, failure.retry_after) if retryable else None
         if delay is None:

@@ -24,6 +24,7 @@ from chatmock_lab.dialects.openai.wire import MAX_TOKENS_FIELDS
 from chatmock_lab.providers.base import EmbeddingResult, ModelInfo, report_dropped
 from chatmock_lab.providers.context import ProviderContext
 from chatmock_lab.providers.http import HttpUpstream, JSONStream
+from chatmock_lab.sse import is_event_stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,7 @@ class OpenAICompatibleProvider:
             yield event
 
     async def _answer(self, response: httpx.Response) -> AsyncIterator[Event]:
-        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+        if not is_event_stream(response.headers):
             # A non-streamed answer (asked for, or an upstream that ignored `stream: true`).
             for event in events_from_completion(json_codec.loads(await response.aread())):
                 yield event

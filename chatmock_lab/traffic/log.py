@@ -93,7 +93,9 @@ SUMMARY_FIELDS = (
 
 
 class TrafficEntry:
-    """One chat request while it is served and after."""
+    """One chat request while it is served and after. Its rows, checks and counts are
+    made from the tap's records as someone asks, each record read once: a page that
+    follows a long stream costs what the new records cost, not the whole stream again."""
 
     def __init__(
         self, entry_id: int, method: str, path: str, dialect: str, body: bytes, tap: Tap
@@ -113,6 +115,19 @@ class TrafficEntry:
         # Whether the answer was a stream (a whole JSON body has no protocol to check).
         self.streamed = False
         self.done = False
+        # Made once the answer has started (whether it is a stream is known then).
+        self._builder: RowBuilder | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._violations = 0
+        self._end: list[str] | None = None
+        self._read = 0
+        self._timeline: list[tuple[float, str]] = []
+        self._first_client: float | None = None
+        self._input_tokens: int | None = None
+        self._output_tokens: int | None = None
+        self._sent: bytes | None = None
+        # The client's body and the canonical request as shown: made once.
+        self._texts: tuple[str, str] | None = None
         self._finished: TrafficRecord | None = None
 
     def __repr__(self) -> str:
@@ -127,26 +142,53 @@ class TrafficEntry:
             self._finished = record
         return record
 
-    def _build(self, redactor: Redactor) -> TrafficRecord:
-        records = list(self.tap.records)
-        body_text = self.body.decode("utf-8", errors="replace")
-        builder = RowBuilder(
-            self.dialect,
-            include_usage=_asks_for_usage(body_text),
-            upstream_dialect=self.upstream_dialect,
-            check=self.streamed,
-        )
-        builder.update(records)
-        end = builder.close() if self.done and self.streamed else []
-        client = [r for r in records if r.side == "client"]
-        usage = [r.data for r in records if r.side == "event" and isinstance(r.data, Usage)]
-        sent = [r for r in records if r.side == "request"]
-        rows = [asdict(row) for row in builder.rows]
-        for row in rows:
+    def _catch_up(self, redactor: Redactor) -> None:
+        # The server's loop writes the tap and reads it here: no copy is needed.
+        records = self.tap.records
+        for record in records[self._read :]:
+            if record.side in _TIMED:
+                self._timeline.append((_ms(record.seconds), record.side))
+                if record.side == "client" and self._first_client is None:
+                    self._first_client = record.seconds
+            elif record.side == "request":
+                self._sent = record_bytes(record)
+            elif record.side == "event" and isinstance(record.data, Usage):
+                self._input_tokens = max(self._input_tokens or 0, record.data.input_tokens)
+                self._output_tokens = max(self._output_tokens or 0, record.data.output_tokens)
+        self._read = len(records)
+        if self._texts is None and self.canonical is not None:
+            body = redactor.text(self.body.decode("utf-8", errors="replace"))
+            self._texts = body, redactor.text(_canonical_text(self.canonical))
+        if self._builder is None:
+            if self.status is None and not self.done:
+                return  # nothing of the answer yet: no rows to make
+            self._builder = RowBuilder(
+                self.dialect,
+                include_usage=_asks_for_usage(self.body.decode("utf-8", errors="replace")),
+                upstream_dialect=self.upstream_dialect,
+                check=self.streamed,
+            )
+        self._builder.update(records)
+        for row in self._builder.rows[len(self._rows) :]:
+            shown = asdict(row)
             for text in ("upstream", "events", "client"):
-                row[text] = redactor.text(row[text])
-        violations = sum(len(r["violations"]) + len(r["upstream_violations"]) for r in rows)
+                shown[text] = redactor.text(shown[text])
+            self._violations += len(row.violations) + len(row.upstream_violations)
+            self._rows.append(shown)
+        if self.done and self._end is None:
+            self._end = self._builder.close() if self.streamed else []
+
+    def _build(self, redactor: Redactor) -> TrafficRecord:
+        self._catch_up(redactor)
+        records = self.tap.records
         last = records[-1].seconds if records else None
+        end = self._end or []
+        notes = self._builder.notes if self._builder is not None else []
+        sent = self._sent.decode("utf-8", errors="replace")[:_TEXT_CHARS] if self._sent else ""
+        body, canonical = self._texts or (
+            redactor.text(self.body.decode("utf-8", errors="replace")),
+            "",
+        )
         return TrafficRecord(
             id=self.id,
             started_at=self.started_at,
@@ -157,24 +199,20 @@ class TrafficEntry:
             model=self.model,
             status=self.status,
             done=self.done,
-            ttft_ms=_ms(client[0].seconds) if client else None,
+            ttft_ms=None if self._first_client is None else _ms(self._first_client),
             total_ms=_ms(last) if self.done and last is not None else None,
-            input_tokens=max((u.input_tokens for u in usage), default=None),
-            output_tokens=max((u.output_tokens for u in usage), default=None),
-            chunks=len(client),
-            violations=violations + len(end),
+            input_tokens=self._input_tokens,
+            output_tokens=self._output_tokens,
+            chunks=len(self._rows),
+            violations=self._violations + len(end),
             not_kept=self.tap.dropped,
-            request_body=redactor.text(body_text),
-            canonical_request=redactor.text(_canonical_text(self.canonical)),
-            upstream_request=redactor.text(
-                record_bytes(sent[-1]).decode("utf-8", errors="replace")[:_TEXT_CHARS]
-                if sent
-                else ""
-            ),
-            notes=[redactor.text(note) for note in builder.notes],
-            rows=rows,
-            end_violations=end,
-            timeline=[(_ms(r.seconds), r.side) for r in records if r.side in _TIMED],
+            request_body=body,
+            canonical_request=canonical,
+            upstream_request=redactor.text(sent),
+            notes=[redactor.text(note) for note in notes],
+            rows=list(self._rows),
+            end_violations=list(end),
+            timeline=list(self._timeline),
         )
 
 
@@ -194,9 +232,7 @@ def _asks_for_usage(body: str) -> bool:
     return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
-def _canonical_text(request: ChatRequest | None) -> str:
-    if request is None:
-        return ""
+def _canonical_text(request: ChatRequest) -> str:
     text = json.dumps(_plain(request), indent=2, ensure_ascii=False, default=str)
     return text if len(text) <= _TEXT_CHARS else text[:_TEXT_CHARS] + "\n..."
 
