@@ -100,11 +100,11 @@ def test_requests_appear_live_with_their_chunks_and_a_flagged_violation(
 
         _send_in_three_dialects(server.url, fake)
 
-        # Pushed to the open page: no reload happened.
-        page.wait_for_function(
-            "document.querySelectorAll(\"#requests tbody tr[data-done='true']\").length === 4"
-        )
+        # Pushed to the open page: no reload happened. A selector, not wait_for_function:
+        # the page's CSP forbids eval, which Playwright's polling of a JS string needs.
+        page.wait_for_selector("#requests tbody tr[data-done='true'] >> nth=3")
         rows = page.locator("#requests tbody tr")
+        assert rows.count() == 4
         dialects = sorted(rows.nth(i).get_attribute("data-dialect") or "" for i in range(4))
         assert dialects == ["anthropic", "gemini", "openai", "openai"]
         for i in range(4):
