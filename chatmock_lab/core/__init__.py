@@ -44,6 +44,7 @@ from chatmock_lab.core.request import (
     ToolResultPart,
     Trace,
     client_turn,
+    request_data,
 )
 from chatmock_lab.core.response import (
     ChatResponse,
@@ -102,4 +103,5 @@ __all__ = [
     "collect",
     "kind_for_status",
     "parse_arguments",
+    "request_data",
 ]

@@ -8,8 +8,9 @@ sampling parameters, stop sequences, response format and reasoning effort.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -274,3 +275,47 @@ def client_turn(
     if rest or not results:
         messages.append(Message(role=role, parts=rest))
     return messages
+
+
+def request_data(request: ChatRequest, *, max_chars: int | None = None) -> dict[str, Any]:
+    """`request` as JSON-able data, for people to read: optional fields at their
+    defaults and fields left out of its repr (who watches it, what goes wrong) are left out; each
+    part names its kind first (`{"part": "tool_call", ...}`), since a list of parts
+    mixes them. Strings longer than `max_chars` are cut, with their length noted."""
+    data = _readable(request, max_chars)
+    assert isinstance(data, dict)
+    return data
+
+
+def _part_kind(cls: type) -> str:
+    # ToolCallPart -> "tool_call"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__.removesuffix("Part")).lower()
+
+
+def _at_default(spec: Field[Any], value: Any) -> bool:
+    if spec.default is not MISSING:
+        return bool(value == spec.default)
+    if spec.default_factory is not MISSING:
+        return bool(value == spec.default_factory())
+    return False
+
+
+def _readable(value: Any, max_chars: int | None) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        if type(value).__name__.endswith("Part"):
+            out["part"] = _part_kind(type(value))
+        for spec in fields(value):
+            item = getattr(value, spec.name)
+            if spec.repr and not _at_default(spec, item):
+                out[spec.name] = _readable(item, max_chars)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_readable(item, max_chars) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _readable(v, max_chars) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str) and max_chars is not None and len(value) > max_chars:
+        return value[:max_chars] + f"... ({len(value)} characters)"
+    return value

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import html
 import json
-import pprint
 from dataclasses import dataclass
 from typing import Any
 
-from chatmock_lab.core import ChatRequest, InvalidRequest
+from chatmock_lab.core import ChatRequest, InvalidRequest, request_data
 from chatmock_lab.lab.dialect_table import DIALECTS, parse_conversation, render_in
 
 
@@ -26,7 +25,7 @@ class Translation:
         lines = [
             f"chatmock translate {self.source} -> {self.target}",
             "canonical request:",
-            pprint.pformat(self.canonical, width=96),
+            _canonical_text(self.canonical),
             f"{self.target} request: POST {self.path}",
             json.dumps(self.body, indent=2, ensure_ascii=False),
             "not carried over: " + ("none" if not self.dropped else ""),
@@ -38,7 +37,7 @@ class Translation:
         dropped = "".join(f"<li>{html.escape(note)}</li>" for note in self.dropped) or (
             "<li>nothing: every field was carried over</li>"
         )
-        canonical = html.escape(pprint.pformat(self.canonical, width=96))
+        canonical = html.escape(_canonical_text(self.canonical))
         body = html.escape(json.dumps(self.body, indent=2, ensure_ascii=False))
         return (
             f"<b>chatmock translate</b> {self.source} &rarr; {self.target}"
@@ -47,6 +46,10 @@ class Translation:
             f"<pre>{body}</pre></div>"
             f"<div><b>not carried over</b><ul>{dropped}</ul></div>"
         )
+
+
+def _canonical_text(request: ChatRequest) -> str:
+    return json.dumps(request_data(request), indent=2, ensure_ascii=False, default=str)
 
 
 def translate(

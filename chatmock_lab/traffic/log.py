@@ -20,10 +20,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chatmock_lab.core import ChatRequest, Usage
+from chatmock_lab.core import ChatRequest, Usage, request_data
 from chatmock_lab.redact import Redactor
 from chatmock_lab.taps import Tap
 from chatmock_lab.traffic.rows import RowBuilder, record_bytes
@@ -233,32 +233,10 @@ def _asks_for_usage(body: str) -> bool:
 
 
 def _canonical_text(request: ChatRequest) -> str:
-    text = json.dumps(_plain(request), indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(
+        request_data(request, max_chars=2000), indent=2, ensure_ascii=False, default=str
+    )
     return text if len(text) <= _TEXT_CHARS else text[:_TEXT_CHARS] + "\n..."
-
-
-def _plain(value: Any) -> Any:
-    """The canonical request as JSON-able data, fields at their defaults left out."""
-    if is_dataclass(value) and not isinstance(value, type):
-        fields = getattr(value, "__dataclass_fields__", {})
-        out = {}
-        for name, spec in fields.items():
-            if not spec.repr:
-                continue
-            item = getattr(value, name)
-            if item in (None, [], {}, ""):
-                continue
-            out[name] = _plain(item)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, str) and len(value) > 2000:
-        return value[:2000] + f"... ({len(value)} characters)"
-    return value
 
 
 class TrafficLog:
