@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -59,22 +59,30 @@ async def frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     pending = b""
     async for chunk in chunks:
         pending += chunk
-        while True:
-            end = _frame_end(pending)
-            if end is None:
-                break
-            yield pending[:end]
-            pending = pending[end:]
+        start = 0
+        for end in _frame_ends(pending):
+            yield pending[start:end]
+            start = end
+        pending = pending[start:]
     if pending:
         yield pending
 
 
-def _frame_end(buffer: bytes) -> int | None:
-    found = [(index, len(end)) for end in _FRAME_ENDS if (index := buffer.find(end)) >= 0]
-    if not found:
-        return None
-    index, length = min(found)
-    return index + length
+def _frame_ends(buffer: bytes) -> Iterator[int]:
+    """Where each complete frame in `buffer` ends. Each kind of blank line is searched
+    for again only past the frame it ended: one read with many frames (a replay's, a
+    fast upstream's) is scanned once, not once per frame."""
+    found = {end: buffer.find(end) for end in _FRAME_ENDS}
+    while True:
+        ahead = [(index, len(end)) for end, index in found.items() if index >= 0]
+        if not ahead:
+            return
+        index, length = min(ahead)
+        start = index + length
+        yield start
+        for end, at in found.items():
+            if 0 <= at < start:
+                found[end] = buffer.find(end, start)
 
 
 async def _whole(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -22,20 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from chatmock_lab.core.errors import ChatmockError
 
 Kind = Literal["error", "drop", "malformed", "slow", "silence", "early-end", "duplicate"]
-KINDS: tuple[Kind, ...] = (
-    "error",
-    "drop",
-    "malformed",
-    "slow",
-    "silence",
-    "early-end",
-    "duplicate",
-)
+KINDS: tuple[Kind, ...] = get_args(Kind)
 MALFORMATIONS = ("json", "utf8", "blank-line")
 # Longest delay a rule may ask for: an hour is already longer than any client waits.
 _MAX_SECONDS = 3600.0

@@ -11,18 +11,19 @@ which the page carries on to every call); off with `--no-ui`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
 
 from quart import Blueprint, Response
 
-from chatmock_lab import json_codec
 from chatmock_lab.core import ProxyError
 from chatmock_lab.server.responses import json_response, sse_response
 from chatmock_lab.server.state import server_state
+from chatmock_lab.sse import comment_frame, encode_frame
 from chatmock_lab.traffic import TrafficLog
+from chatmock_lab.traffic.log import Told
 
 blueprint = Blueprint("traffic", __name__)
 
@@ -101,30 +102,44 @@ async def _event_frames(traffic: TrafficLog) -> AsyncIterator[bytes]:
     queue = traffic.subscribe()
     # How many records each in-flight request had when the page last heard of it.
     seen: dict[int, int] = {}
-    quiet = 0.0
+    loop = asyncio.get_running_loop()
+    # Updates by the clock, not after a quiet spell: requests that begin and end more
+    # often than the interval must not hold back those of one still in flight.
+    next_update = last_sent = loop.time()
     try:
         yield b"retry: 1000\n\n"
         while True:
-            try:
-                async with asyncio.timeout(UPDATE_SECONDS):
-                    item = await queue.get()
-            except TimeoutError:
-                frames = _updates(traffic, seen)
-                quiet = 0.0 if frames else quiet + UPDATE_SECONDS
-                if quiet >= _KEEPALIVE_SECONDS:
-                    quiet = 0.0
-                    frames.append(b": keep-alive\n\n")
-                if frames:
-                    yield b"".join(frames)
-                continue
-            if item is None:
+            told: list[Told | None] = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(next_update):
+                    told.append(await queue.get())
+            now = loop.time()
+            due = now >= next_update
+            if due:
+                # What is queued goes first, so that a request's update never comes
+                # before its begin, nor after its end.
+                while not queue.empty():
+                    told.append(queue.get_nowait())
+            if None in told:
                 return  # the server is stopping
-            kind, summary = item
-            if kind == "end":
-                seen.pop(summary["id"], None)
-            yield _frame(kind, summary)
+            frames = [_told_frame(item, seen) for item in told if item is not None]
+            if due:
+                next_update = now + UPDATE_SECONDS
+                frames += _updates(traffic, seen)
+                if not frames and now - last_sent >= _KEEPALIVE_SECONDS:
+                    frames.append(comment_frame("keep-alive"))
+            if frames:
+                last_sent = now
+                yield b"".join(frames)
     finally:
         traffic.unsubscribe(queue)
+
+
+def _told_frame(item: Told, seen: dict[int, int]) -> bytes:
+    kind, summary = item
+    if kind == "end":
+        seen.pop(summary["id"], None)
+    return encode_frame(summary, event=kind)
 
 
 def _updates(traffic: TrafficLog, seen: dict[int, int]) -> list[bytes]:
@@ -133,9 +148,5 @@ def _updates(traffic: TrafficLog, seen: dict[int, int]) -> list[bytes]:
         count = len(entry.tap.records)
         if seen.get(entry.id) != count:
             seen[entry.id] = count
-            frames.append(_frame("update", entry.record(traffic.redactor).summary()))
+            frames.append(encode_frame(entry.record(traffic.redactor).summary(), event="update"))
     return frames
-
-
-def _frame(kind: str, data: Any) -> bytes:
-    return f"event: {kind}\ndata: {json_codec.dumps(data)}\n\n".encode()

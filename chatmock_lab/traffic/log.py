@@ -72,6 +72,9 @@ class TrafficRecord:
         return {name: getattr(self, name) for name in SUMMARY_FIELDS}
 
 
+# What a subscriber is told: a request's `begin` or `end`, with its summary.
+Told = tuple[str, dict[str, Any]]
+
 SUMMARY_FIELDS = (
     "id",
     "started_at",
@@ -251,7 +254,7 @@ class TrafficLog:
         self._entries: OrderedDict[int, TrafficEntry] = OrderedDict()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._subscribers: set[asyncio.Queue[tuple[str, dict[str, Any]] | None]] = set()
+        self._subscribers: set[asyncio.Queue[Told | None]] = set()
         self._sinks: list[Any] = []
 
     def __repr__(self) -> str:
@@ -290,12 +293,12 @@ class TrafficLog:
     def in_flight(self) -> Iterator[TrafficEntry]:
         return (entry for entry in self.entries() if not entry.done)
 
-    def subscribe(self) -> asyncio.Queue[tuple[str, dict[str, Any]] | None]:
-        queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(maxsize=1000)
+    def subscribe(self) -> asyncio.Queue[Told | None]:
+        queue: asyncio.Queue[Told | None] = asyncio.Queue(maxsize=1000)
         self._subscribers.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[tuple[str, dict[str, Any]] | None]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[Told | None]) -> None:
         self._subscribers.discard(queue)
 
     def end_subscriptions(self) -> None:
@@ -319,8 +322,8 @@ class TrafficLog:
 
 
 def _offer(
-    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None],
-    item: tuple[str, dict[str, Any]] | None,
+    queue: asyncio.Queue[Told | None],
+    item: Told | None,
 ) -> None:
     # A page that stopped reading loses updates, never the server's memory or time.
     with contextlib.suppress(asyncio.QueueFull):

@@ -177,6 +177,14 @@ def test_a_stream_is_cut_into_its_frames_whatever_the_packets() -> None:
         b"data: b\r\r",
         b"tail",
     ]
+    # Line ends mixed in one read, and every way of cutting it in three.
+    mixed = STREAM + b"event: a\r\ndata: 1\r\n\r\n" + b"data: b\r\r" + b"data: tail"
+    want = [*FRAMES, b"event: a\r\ndata: 1\r\n\r\n", b"data: b\r\r", b"data: tail"]
+    assert asyncio.run(cut([mixed])) == want
+    for first in range(0, len(mixed), 5):
+        for second in range(first, len(mixed), 23):
+            pieces = [mixed[:first], mixed[first:second], mixed[second:]]
+            assert asyncio.run(cut(pieces)) == want, (first, second)
 
 
 def test_drop_and_early_end_count_frames() -> None:

@@ -132,15 +132,14 @@ def test_the_page_wants_the_key_and_goes_with_no_ui(start_server: ServerFactory)
     assert off.app.extensions["chatmock_lab"].traffic is None
 
 
-def test_the_event_stream_tells_of_each_request_as_it_happens(
-    start_server: ServerFactory,
-) -> None:
-    server = start_server(mock_chunk_chars=2, mock_delay_ms=40)
-    seen: list[tuple[str, dict]] = []
+def _listening(url: str) -> tuple[threading.Thread, list[tuple[str, dict]]]:
+    """A thread reading the page's event stream into the list it returns, started and
+    listening, until the end of a request answered 200."""
+    told: list[tuple[str, dict]] = []
     listening = threading.Event()
 
     def listen() -> None:
-        with httpx.stream("GET", f"{server.url}/_chatmock/api/events", timeout=10) as stream:
+        with httpx.stream("GET", f"{url}/_chatmock/api/events", timeout=30) as stream:
             kind = None
             for line in stream.iter_lines():
                 if line.startswith("retry:"):
@@ -148,13 +147,22 @@ def test_the_event_stream_tells_of_each_request_as_it_happens(
                 elif line.startswith("event: "):
                     kind = line[len("event: ") :]
                 elif line.startswith("data: ") and kind is not None:
-                    seen.append((kind, json.loads(line[len("data: ") :])))
-                    if kind == "end":
+                    summary = json.loads(line[len("data: ") :])
+                    told.append((kind, summary))
+                    if kind == "end" and summary["status"] == 200:
                         return
 
     thread = threading.Thread(target=listen)
     thread.start()
     assert listening.wait(10)
+    return thread, told
+
+
+def test_the_event_stream_tells_of_each_request_as_it_happens(
+    start_server: ServerFactory,
+) -> None:
+    server = start_server(mock_chunk_chars=2, mock_delay_ms=40)
+    thread, seen = _listening(server.url)
     assert _chat(server.url).status_code == 200
     thread.join(10)
     kinds = [kind for kind, _ in seen]
@@ -162,6 +170,40 @@ def test_the_event_stream_tells_of_each_request_as_it_happens(
     # A stream that takes a while is heard of while it runs, not only at its end.
     assert "update" in kinds
     assert seen[-1][1]["done"] is True and seen[0][1]["done"] is False
+
+
+def test_a_long_stream_is_updated_while_other_requests_keep_arriving(
+    start_server: ServerFactory,
+) -> None:
+    # Requests that begin and end more often than the update interval must not hold
+    # back the updates of one still in flight.
+    server = start_server(mock_chunk_chars=2, mock_delay_ms=30)
+    long_body = {**BODY, "messages": [{"role": "user", "content": "word " * 20}]}
+    long_done = threading.Event()
+
+    def long_stream() -> None:
+        try:
+            assert _chat(server.url, long_body).status_code == 200
+        finally:
+            long_done.set()
+
+    listener, events = _listening(server.url)
+    streamer = threading.Thread(target=long_stream)
+    streamer.start()
+    refused = 0
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        while not long_done.is_set():
+            # Answered at once (400: no messages), each a begin and an end on the page.
+            answer = client.post("/v1/chat/completions", json={"model": "mock"})
+            assert answer.status_code == 400
+            refused += 1
+    streamer.join(10)
+    listener.join(10)
+    assert refused >= 20
+    (long_id,) = {s["id"] for kind, s in events if kind == "end" and s["status"] == 200}
+    updates = [s for kind, s in events if kind == "update" and s["id"] == long_id]
+    assert len(updates) >= 2
+    assert all(not s["done"] for s in updates)
 
 
 def test_the_history_file_keeps_every_request_for_python(
